@@ -1,0 +1,64 @@
+"""Usage billing for products sold as a service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from billing.db import Database
+from billing.errors import DomainError
+from billing.settings import Settings, load_settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    """The Flask application: the API, its documentation and the health endpoint."""
+    from billing import web
+    from billing.devices.views import blp as registry_blp
+
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or "dev-only",
+        API_TITLE="Scooter usage billing",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["billing.settings"] = settings
+    app.extensions["billing.db"] = database or Database.from_url(settings.effective_database_url)
+    app.teardown_appcontext(web.close_db_session)
+
+    api = web.Api(app, spec_kwargs=_spec_kwargs())
+    app.register_error_handler(DomainError, web.handle_domain_error)
+    # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
+    app.register_error_handler(Exception, web.handle_unexpected_error)
+    for blueprint in (registry_blp,):
+        api.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        web.db_session().execute(text("SELECT 1"))
+        return jsonify({"status": "ok"})
+
+    return app
+
+
+def _spec_kwargs() -> dict[str, Any]:
+    return {
+        "info": {
+            "description": "Telemetry, metering, rating, statements and invoices for "
+            "vehicles rented by use. Authenticate with `Authorization: Bearer <key>`."
+        },
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearerAuth": []}],
+    }
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

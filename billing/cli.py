@@ -1,0 +1,200 @@
+"""The `billing` command: one entry point for every role and chore.
+
+`billing run` starts everything on one machine; production runs one role per process
+(`billing serve`, `billing ingest`, `billing schedule`).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import click
+
+from billing.db import Database, utcnow
+from billing.settings import Settings, load_settings
+
+
+class AppContext:
+    """Settings and database, created on first use so that `--help` needs neither."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._database: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+            self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return self._settings
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database.from_url(self.settings.effective_database_url)
+        return self._database
+
+
+pass_context = click.make_pass_decorator(AppContext, ensure=True)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Usage billing for scooters rented by use."""
+    ctx.ensure_object(AppContext)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_context
+def db_upgrade(app: AppContext, revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    from billing import migrate
+
+    migrate.upgrade(app.database.engine, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_context
+def db_downgrade(app: AppContext, revision: str) -> None:
+    """Revert the migrations down to REVISION ("base" for an empty database)."""
+    from billing import migrate
+
+    migrate.downgrade(app.database.engine, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "operator", "finance", "customer"])
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="customer id (customer) or fleet id (operator); repeat for several fleets",
+)
+@click.option("--name", default="", help="a label to recognise the key by")
+@pass_context
+def keys_create(app: AppContext, role: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create a key and print it, alone, on standard output. It is not shown again."""
+    from billing.auth import InvalidScope, create_api_key
+
+    customer_id = scopes[0] if role == "customer" and scopes else None
+    if role == "customer" and len(scopes) > 1:
+        raise click.UsageError("a customer key has exactly one --scope: the customer id")
+    fleet_ids = scopes if role == "operator" else ()
+    if role in ("admin", "finance") and scopes:
+        raise click.UsageError(f"{role} keys are not scoped; drop --scope")
+    with app.database.session() as session:
+        try:
+            key, plain = create_api_key(
+                session, role, customer_id=customer_id, fleet_ids=fleet_ids, name=name
+            )
+        except InvalidScope as error:
+            raise click.UsageError(str(error)) from None
+    click.echo(f"created key {key.id} ({role})", err=True)
+    click.echo(plain)
+
+
+@keys.command("list")
+@pass_context
+def keys_list(app: AppContext) -> None:
+    """List keys (their hints, never the keys)."""
+    from sqlalchemy import select
+
+    from billing.auth import ApiKey
+
+    with app.database.session() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            scope = key.customer_id or ",".join(f.id for f in key.fleets) or "-"
+            state = "revoked" if key.revoked_at else "active"
+            click.echo(f"{key.id}\t{key.role}\t{scope}\t{key.hint}…\t{state}\t{key.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@pass_context
+def keys_revoke(app: AppContext, key_id: str) -> None:
+    """Revoke a key at once."""
+    from billing.auth import revoke_api_key
+
+    with app.database.session() as session:
+        if not revoke_api_key(session, key_id, utcnow()):
+            raise click.ClickException(f"no active key {key_id}")
+    click.echo(f"revoked {key_id}", err=True)
+
+
+@main.command()
+@click.option("--host", default=None, help="default: settings http_host")
+@click.option("--port", default=None, type=int, help="default: settings http_port")
+@click.option("--threads", default=8, show_default=True)
+@pass_context
+def serve(app: AppContext, host: str | None, port: int | None, threads: int) -> None:
+    """Serve the HTTP API (production web role)."""
+    host = host or app.settings.http_host
+    port = port if port is not None else app.settings.http_port
+    _serve_http(app, host, port, threads)
+
+
+@main.command()
+@pass_context
+def run(app: AppContext) -> None:
+    """Run everything on this machine: migrate, seed a demo, serve the API."""
+    from billing import migrate
+    from billing.demo import demo_admin_key, seed_demo
+
+    settings = app.settings
+    migrate.upgrade(app.database.engine)
+    with app.database.session() as session:
+        if seed_demo(session, utcnow()):
+            click.echo("seeded the demo customer, fleet and vehicles", err=True)
+        key = demo_admin_key(session, settings.data_dir)
+    port = _free_port(settings.http_host, settings.http_port)
+    click.echo(f"Billing API:  http://{settings.http_host}:{port}")
+    click.echo(f"Admin key:    {key}")
+    click.echo(
+        f"Try:          curl -H 'Authorization: Bearer {key}' "
+        f"http://{settings.http_host}:{port}/api/v1/customers"
+    )
+    _serve_http(app, settings.http_host, port, threads=8)
+
+
+def _free_port(host: str, preferred: int) -> int:
+    """The preferred port when it is free, else one the system picks."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise click.ClickException(f"no free port on {host}")
+
+
+def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    from billing import create_app
+
+    flask_app = create_app(app.settings, app.database)
+    click.echo(f"serving on http://{host}:{port}", err=True)
+    waitress.serve(flask_app, host=host, port=port, threads=threads, ident="billing")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

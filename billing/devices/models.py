@@ -1,0 +1,106 @@
+"""The registry: customers, their fleets, the vehicles, and the history of who holds what."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.db import Base, UTCDateTime, utcnow
+
+VEHICLE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    postal_code: Mapped[str] = mapped_column(String(20))
+    city: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    fleets: Mapped[list[Fleet]] = relationship(back_populates="customer")
+
+
+class Fleet(Base):
+    __tablename__ = "fleets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship(back_populates="fleets")
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.id"), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    commissioned_on: Mapped[dt.date | None]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    fleet: Mapped[Fleet] = relationship()
+
+
+class FleetMembership(Base):
+    """Which fleet (hence which customer) held a vehicle, and when.
+
+    Usage is attributed to the customer holding the vehicle at the reading's time, so a
+    vehicle moved to another customer mid-period is cut at the move.
+    """
+
+    __tablename__ = "fleet_memberships"
+    __table_args__ = (Index("ix_fleet_memberships_vehicle_start", "vehicle_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"))
+    fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    vehicle: Mapped[Vehicle] = relationship()
+
+
+class PlanAssignment(Base):
+    """A vehicle's pricing plan from `effective_at` until `ended_at` (open-ended when None).
+
+    Assignments of one vehicle never overlap: a new assignment ends the previous one.
+    """
+
+    __tablename__ = "plan_assignments"
+    __table_args__ = (Index("ix_plan_assignments_vehicle_start", "vehicle_id", "effective_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"))
+    plan_code: Mapped[str] = mapped_column(String(40))
+    plan_version: Mapped[int | None]
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    vehicle: Mapped[Vehicle] = relationship()

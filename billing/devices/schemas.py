@@ -1,0 +1,133 @@
+"""Request and response shapes of the registry API (marshmallow; unknown fields are refused)."""
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from billing.devices.models import VEHICLE_ID_PATTERN
+from billing.validators import (
+    COUNTRY,
+    UTCDateTime,
+    validate_currency,
+    validate_siren,
+    validate_timezone,
+    validate_vat_number,
+)
+from billing.web import PageArgs
+
+
+class AddressSchema(ma.Schema):
+    line1 = fields.String(required=True, validate=validate.Length(1, 200))
+    line2 = fields.String(load_default="", validate=validate.Length(0, 200))
+    postal_code = fields.String(required=True, validate=validate.Length(1, 20))
+    city = fields.String(required=True, validate=validate.Length(1, 100))
+    country = fields.String(
+        required=True, validate=validate.Regexp(COUNTRY, error="an ISO 3166 code such as FR")
+    )
+
+
+class CustomerSchema(ma.Schema):
+    id = fields.String(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    email = fields.Email(required=True)
+    siren = fields.String(allow_none=True, validate=validate_siren)
+    vat_number = fields.String(allow_none=True, validate=validate_vat_number)
+    address = fields.Nested(AddressSchema, required=True)
+    language = fields.String(load_default="fr", validate=validate.OneOf(["fr", "en"]))
+    timezone = fields.String(load_default="Europe/Paris", validate=validate_timezone)
+    currency = fields.String(load_default="EUR", validate=validate_currency)
+    status = fields.String(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    archived_at = UTCDateTime(dump_only=True)
+
+    @ma.pre_dump
+    def nest_address(self, customer, **_kwargs):
+        return {
+            **{c.key: getattr(customer, c.key) for c in customer.__table__.columns},
+            "address": {
+                "line1": customer.address_line1,
+                "line2": customer.address_line2,
+                "postal_code": customer.postal_code,
+                "city": customer.city,
+                "country": customer.country,
+            },
+        }
+
+
+class CustomerUpdateSchema(CustomerSchema):
+    """Loaded with partial=True: only the fields sent change, nested address included."""
+
+
+class FleetSchema(ma.Schema):
+    id = fields.String(dump_only=True)
+    customer_id = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    status = fields.String(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    retired_at = UTCDateTime(dump_only=True)
+
+
+class FleetUpdateSchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+VEHICLE_ID_ERROR = "letters, digits, '_' and '-' only, 1 to 64 characters"
+
+
+class VehicleSchema(ma.Schema):
+    id = fields.String(
+        required=True, validate=validate.Regexp(VEHICLE_ID_PATTERN, error=VEHICLE_ID_ERROR)
+    )
+    fleet_id = fields.String(required=True)
+    model = fields.String(required=True, validate=validate.Length(1, 64))
+    serial = fields.String(required=True, validate=validate.Length(1, 64))
+    commissioned_on = fields.Date(allow_none=True)
+    notes = fields.String(load_default="", validate=validate.Length(0, 2000))
+    status = fields.String(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    retired_at = UTCDateTime(dump_only=True)
+
+
+class VehicleUpdateSchema(ma.Schema):
+    fleet_id = fields.String()
+    effective_at = UTCDateTime(
+        metadata={"description": "when a fleet change takes effect (default: now)"}
+    )
+    model = fields.String(validate=validate.Length(1, 64))
+    notes = fields.String(validate=validate.Length(0, 2000))
+
+
+PLAN_CODE = r"^[a-z0-9-]{1,40}$"
+
+
+class PlanAssignmentSchema(ma.Schema):
+    id = fields.String(dump_only=True)
+    vehicle_id = fields.String(dump_only=True)
+    plan_code = fields.String(
+        required=True, validate=validate.Regexp(PLAN_CODE, error="[a-z0-9-]{1,40}")
+    )
+    plan_version = fields.Integer(dump_only=True, allow_none=True)
+    effective_at = UTCDateTime(required=True)
+    ended_at = UTCDateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+
+
+class PlanEndSchema(ma.Schema):
+    ended_at = UTCDateTime(required=True)
+
+
+class ListCustomersArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["active", "archived"]))
+
+
+class ListFleetsArgs(PageArgs):
+    customer_id = fields.String()
+    status = fields.String(validate=validate.OneOf(["active", "retired"]))
+
+
+class ListVehiclesArgs(PageArgs):
+    fleet_id = fields.String()
+    customer_id = fields.String()
+    status = fields.String(validate=validate.OneOf(["active", "retired"]))

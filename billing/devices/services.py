@@ -1,0 +1,408 @@
+"""Registry services: every change to customers, fleets, vehicles and plan assignments.
+
+Each function is one unit of work: it validates against the rules of the registry, writes,
+and commits. Reads take the caller's `Principal` and see only what its scope allows; what
+lies outside it is reported as not found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session
+
+from billing.auth import Principal
+from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.errors import Conflict, Invalid, NotFound
+from billing.ids import new_id
+from billing.pagination import Page, paginate
+
+# --- visibility -------------------------------------------------------------------------
+
+
+def _customer_scope(principal: Principal) -> ColumnElement[bool]:
+    if principal.sees_everything:
+        return true()
+    if principal.role == "customer":
+        return Customer.id == principal.customer_id
+    operated = select(Fleet.customer_id).where(Fleet.id.in_(principal.fleet_ids))
+    return Customer.id.in_(operated)
+
+
+def _fleet_scope(principal: Principal) -> ColumnElement[bool]:
+    if principal.sees_everything:
+        return true()
+    if principal.role == "customer":
+        return Fleet.customer_id == principal.customer_id
+    return Fleet.id.in_(principal.fleet_ids)
+
+
+def _vehicle_scope(principal: Principal) -> ColumnElement[bool]:
+    if principal.sees_everything:
+        return true()
+    if principal.role == "customer":
+        owned = select(Fleet.id).where(Fleet.customer_id == principal.customer_id)
+        return Vehicle.fleet_id.in_(owned)
+    return Vehicle.fleet_id.in_(principal.fleet_ids)
+
+
+def get_customer(session: Session, principal: Principal, customer_id: str) -> Customer:
+    customer = session.scalar(
+        select(Customer).where(Customer.id == customer_id, _customer_scope(principal))
+    )
+    if customer is None:
+        raise NotFound("customer", customer_id)
+    return customer
+
+
+def get_fleet(session: Session, principal: Principal, fleet_id: str) -> Fleet:
+    fleet = session.scalar(select(Fleet).where(Fleet.id == fleet_id, _fleet_scope(principal)))
+    if fleet is None:
+        raise NotFound("fleet", fleet_id)
+    return fleet
+
+
+def get_vehicle(session: Session, principal: Principal, vehicle_id: str) -> Vehicle:
+    vehicle = session.scalar(
+        select(Vehicle).where(Vehicle.id == vehicle_id, _vehicle_scope(principal))
+    )
+    if vehicle is None:
+        raise NotFound("vehicle", vehicle_id)
+    return vehicle
+
+
+def list_customers(
+    session: Session, principal: Principal, page: int, per_page: int, status: str | None = None
+) -> Page:
+    query = select(Customer).where(_customer_scope(principal)).order_by(Customer.created_at)
+    if status:
+        query = query.where(Customer.status == status)
+    return paginate(session, query.order_by(Customer.id), page, per_page)
+
+
+def list_fleets(
+    session: Session,
+    principal: Principal,
+    page: int,
+    per_page: int,
+    customer_id: str | None = None,
+    status: str | None = None,
+) -> Page:
+    query = select(Fleet).where(_fleet_scope(principal))
+    if customer_id:
+        query = query.where(Fleet.customer_id == customer_id)
+    if status:
+        query = query.where(Fleet.status == status)
+    return paginate(session, query.order_by(Fleet.created_at, Fleet.id), page, per_page)
+
+
+def list_vehicles(
+    session: Session,
+    principal: Principal,
+    page: int,
+    per_page: int,
+    fleet_id: str | None = None,
+    customer_id: str | None = None,
+    status: str | None = None,
+) -> Page:
+    query = select(Vehicle).where(_vehicle_scope(principal))
+    if fleet_id:
+        query = query.where(Vehicle.fleet_id == fleet_id)
+    if customer_id:
+        query = query.where(
+            Vehicle.fleet_id.in_(select(Fleet.id).where(Fleet.customer_id == customer_id))
+        )
+    if status:
+        query = query.where(Vehicle.status == status)
+    return paginate(session, query.order_by(Vehicle.id), page, per_page)
+
+
+# --- customers ---------------------------------------------------------------------------
+
+ADDRESS_COLUMNS = {
+    "line1": "address_line1",
+    "line2": "address_line2",
+    "postal_code": "postal_code",
+    "city": "city",
+    "country": "country",
+}
+
+
+def _customer_columns(data: Mapping[str, Any]) -> dict[str, Any]:
+    columns = {key: value for key, value in data.items() if key != "address"}
+    for key, value in data.get("address", {}).items():
+        columns[ADDRESS_COLUMNS[key]] = value
+    return columns
+
+
+def create_customer(session: Session, data: Mapping[str, Any], now: dt.datetime) -> Customer:
+    customer = Customer(id=new_id("cus"), created_at=now, updated_at=now, **_customer_columns(data))
+    session.add(customer)
+    session.commit()
+    return customer
+
+
+def update_customer(
+    session: Session, principal: Principal, customer_id: str, changes: Mapping[str, Any]
+) -> Customer:
+    customer = get_customer(session, principal, customer_id)
+    _refuse_changes_when_retired(customer.status, "customer", customer_id)
+    for column, value in _customer_columns(changes).items():
+        setattr(customer, column, value)
+    session.commit()
+    return customer
+
+
+def archive_customer(
+    session: Session, principal: Principal, customer_id: str, now: dt.datetime
+) -> Customer:
+    """Archive a customer whose fleets are all retired. Its history and invoices remain."""
+    customer = get_customer(session, principal, customer_id)
+    active = session.scalar(
+        select(Fleet.id).where(Fleet.customer_id == customer_id, Fleet.status == "active")
+    )
+    if active is not None:
+        raise Conflict(f"customer {customer_id} still has active fleet {active}; retire it first")
+    if customer.status != "archived":
+        customer.status, customer.archived_at = "archived", now
+        session.commit()
+    return customer
+
+
+# --- fleets ------------------------------------------------------------------------------
+
+
+def create_fleet(
+    session: Session, principal: Principal, data: Mapping[str, Any], now: dt.datetime
+) -> Fleet:
+    customer = _referenced_customer(session, principal, data["customer_id"])
+    fleet = Fleet(id=new_id("flt"), customer_id=customer.id, name=data["name"], created_at=now)
+    session.add(fleet)
+    session.commit()
+    return fleet
+
+
+def update_fleet(
+    session: Session, principal: Principal, fleet_id: str, changes: Mapping[str, Any]
+) -> Fleet:
+    fleet = get_fleet(session, principal, fleet_id)
+    _refuse_changes_when_retired(fleet.status, "fleet", fleet_id)
+    for column, value in changes.items():
+        setattr(fleet, column, value)
+    session.commit()
+    return fleet
+
+
+def retire_fleet(session: Session, principal: Principal, fleet_id: str, now: dt.datetime) -> Fleet:
+    """Retire a fleet that holds no active vehicle."""
+    fleet = get_fleet(session, principal, fleet_id)
+    active = session.scalar(
+        select(Vehicle.id).where(Vehicle.fleet_id == fleet_id, Vehicle.status == "active")
+    )
+    if active is not None:
+        raise Conflict(f"fleet {fleet_id} still holds active vehicle {active}; move or retire it")
+    if fleet.status != "retired":
+        fleet.status, fleet.retired_at = "retired", now
+        session.commit()
+    return fleet
+
+
+def _referenced_customer(session: Session, principal: Principal, customer_id: str) -> Customer:
+    customer = session.scalar(
+        select(Customer).where(Customer.id == customer_id, _customer_scope(principal))
+    )
+    if customer is None:
+        raise Invalid("unknown customer", {"customer_id": [f"customer {customer_id} not found"]})
+    if customer.status != "active":
+        raise Invalid("archived customer", {"customer_id": [f"customer {customer_id} is archived"]})
+    return customer
+
+
+def _referenced_fleet(session: Session, principal: Principal, fleet_id: str) -> Fleet:
+    fleet = session.scalar(select(Fleet).where(Fleet.id == fleet_id, _fleet_scope(principal)))
+    if fleet is None:
+        raise Invalid("unknown fleet", {"fleet_id": [f"fleet {fleet_id} not found"]})
+    if fleet.status != "active":
+        raise Invalid("retired fleet", {"fleet_id": [f"fleet {fleet_id} is retired"]})
+    return fleet
+
+
+def _refuse_changes_when_retired(status: str, kind: str, identifier: str) -> None:
+    if status != "active":
+        raise Conflict(f"{kind} {identifier} is {status} and can no longer be changed")
+
+
+# --- vehicles ----------------------------------------------------------------------------
+
+
+def register_vehicle(
+    session: Session, principal: Principal, data: Mapping[str, Any], now: dt.datetime
+) -> Vehicle:
+    """Register a vehicle in a fleet; its fleet membership history starts now."""
+    fleet = _referenced_fleet(session, principal, data["fleet_id"])
+    if session.get(Vehicle, data["id"]) is not None:
+        raise Conflict(f"vehicle {data['id']} already exists")
+    serial_owner = session.scalar(select(Vehicle.id).where(Vehicle.serial == data["serial"]))
+    if serial_owner is not None:
+        raise Conflict(f"serial {data['serial']} is already registered to vehicle {serial_owner}")
+    vehicle = Vehicle(
+        id=data["id"],
+        fleet_id=fleet.id,
+        model=data["model"],
+        serial=data["serial"],
+        commissioned_on=data.get("commissioned_on") or now.date(),
+        notes=data.get("notes", ""),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(vehicle)
+    session.add(FleetMembership(vehicle=vehicle, fleet_id=fleet.id, started_at=now))
+    session.commit()
+    return vehicle
+
+
+def update_vehicle(
+    session: Session,
+    principal: Principal,
+    vehicle_id: str,
+    changes: Mapping[str, Any],
+    now: dt.datetime,
+) -> Vehicle:
+    """Change a vehicle's details; a new `fleet_id` moves it from `effective_at` (default now)."""
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    _refuse_changes_when_retired(vehicle.status, "vehicle", vehicle_id)
+    changes = dict(changes)
+    effective_at = changes.pop("effective_at", None) or now
+    new_fleet_id = changes.pop("fleet_id", None)
+    if new_fleet_id is not None and new_fleet_id != vehicle.fleet_id:
+        _move_vehicle(session, principal, vehicle, new_fleet_id, effective_at)
+    for column, value in changes.items():
+        setattr(vehicle, column, value)
+    session.commit()
+    return vehicle
+
+
+def _move_vehicle(
+    session: Session, principal: Principal, vehicle: Vehicle, fleet_id: str, at: dt.datetime
+) -> None:
+    fleet = _referenced_fleet(session, principal, fleet_id)
+    current = _open_membership(session, vehicle.id)
+    if at <= current.started_at:
+        raise Invalid(
+            "move before the current membership",
+            {"effective_at": [f"must be after {current.started_at.isoformat()}"]},
+        )
+    current.ended_at = at
+    session.add(FleetMembership(vehicle_id=vehicle.id, fleet_id=fleet.id, started_at=at))
+    vehicle.fleet_id = fleet.id
+
+
+def _open_membership(session: Session, vehicle_id: str) -> FleetMembership:
+    return session.scalars(
+        select(FleetMembership)
+        .where(FleetMembership.vehicle_id == vehicle_id, FleetMembership.ended_at.is_(None))
+        .order_by(FleetMembership.started_at.desc())
+    ).one()
+
+
+def retire_vehicle(
+    session: Session, principal: Principal, vehicle_id: str, now: dt.datetime
+) -> Vehicle:
+    """Retire a vehicle: its telemetry is refused from now on and its plan assignment ends."""
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    if vehicle.status == "retired":
+        return vehicle
+    vehicle.status, vehicle.retired_at = "retired", now
+    _open_membership(session, vehicle_id).ended_at = now
+    current = _current_assignment(session, vehicle_id)
+    if current is not None:
+        current.ended_at = max(now, current.effective_at)
+    session.commit()
+    return vehicle
+
+
+# --- plan assignments --------------------------------------------------------------------
+
+
+def _assignments(vehicle_id: str) -> Select[tuple[PlanAssignment]]:
+    return (
+        select(PlanAssignment)
+        .where(PlanAssignment.vehicle_id == vehicle_id)
+        .order_by(PlanAssignment.effective_at)
+    )
+
+
+def _current_assignment(session: Session, vehicle_id: str) -> PlanAssignment | None:
+    return session.scalars(
+        _assignments(vehicle_id).where(PlanAssignment.ended_at.is_(None))
+    ).first()
+
+
+def list_plan_assignments(
+    session: Session, principal: Principal, vehicle_id: str
+) -> list[PlanAssignment]:
+    get_vehicle(session, principal, vehicle_id)
+    return list(session.scalars(_assignments(vehicle_id)))
+
+
+def assign_plan(
+    session: Session,
+    principal: Principal,
+    vehicle_id: str,
+    plan_code: str,
+    effective_at: dt.datetime,
+    plan_version: int | None = None,
+) -> PlanAssignment:
+    """Put a vehicle on a plan from `effective_at`, ending the assignment in force then.
+
+    History is append-only: an assignment may start only after the latest one started.
+    """
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    if vehicle.status != "active":
+        raise Conflict(f"vehicle {vehicle_id} is retired")
+    latest = session.scalars(
+        _assignments(vehicle_id).order_by(None).order_by(PlanAssignment.effective_at.desc())
+    ).first()
+    if latest is not None and effective_at <= latest.effective_at:
+        raise Invalid(
+            "assignment before the latest one",
+            {
+                "effective_at": [
+                    f"must be after {latest.effective_at.isoformat()}, "
+                    f"when plan {latest.plan_code} took effect"
+                ]
+            },
+        )
+    if latest is not None and (latest.ended_at is None or latest.ended_at > effective_at):
+        latest.ended_at = effective_at
+    assignment = PlanAssignment(
+        id=new_id("asg"),
+        vehicle=vehicle,
+        plan_code=plan_code,
+        plan_version=plan_version,
+        effective_at=effective_at,
+    )
+    session.add(assignment)
+    session.commit()
+    return assignment
+
+
+def end_plan_assignment(
+    session: Session, principal: Principal, vehicle_id: str, ended_at: dt.datetime
+) -> PlanAssignment:
+    """Take a vehicle off its plan from `ended_at`."""
+    get_vehicle(session, principal, vehicle_id)
+    current = _current_assignment(session, vehicle_id)
+    if current is None:
+        raise Conflict(f"vehicle {vehicle_id} has no plan in force")
+    if ended_at <= current.effective_at:
+        raise Invalid(
+            "end before start",
+            {"ended_at": [f"must be after {current.effective_at.isoformat()}"]},
+        )
+    current.ended_at = ended_at
+    session.commit()
+    return current

@@ -1,0 +1,167 @@
+"""Configuration: defaults from config/billing.toml, overridden by environment variables.
+
+The one place that maps the environment to settings, so that nothing else reads os.environ.
+"""
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "billing.toml"
+
+# Variables read under their conventional names rather than BILLING_*.
+WELL_KNOWN = {"database_url": "DATABASE_URL", "mqtt_url": "MQTT_URL", "secret_key": "SECRET_KEY"}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    client_id: str = "billing-ingest"
+    shared_group: str = ""
+    batch_size: int = 1000
+    batch_delay_ms: int = 50
+    max_pending: int = 20000
+    max_future_seconds: int = 86400
+
+
+@dataclass(frozen=True)
+class MeteringSettings:
+    max_speed_kmh: int = 60
+    interval_seconds: float = 2
+
+
+@dataclass(frozen=True)
+class InvoicingSettings:
+    grace_days: int = 3
+    payment_terms_days: int = 30
+
+
+@dataclass(frozen=True)
+class SellerSettings:
+    name: str = ""
+    legal_form: str = ""
+    line1: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = "FR"
+    siren: str = ""
+    vat_number: str = ""
+    rcs: str = ""
+    email: str = ""
+    iban: str = ""
+    bic: str = ""
+    late_penalty_rate: str = ""
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    api_key: str = ""
+    webhook_secret: str = ""
+    api_base: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    mqtt_url: str = ""
+    secret_key: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    default_timezone: str = "Europe/Paris"
+    default_currency: str = "EUR"
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    metering: MeteringSettings = field(default_factory=MeteringSettings)
+    invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
+    seller: SellerSettings = field(default_factory=SellerSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'billing.db').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.mqtt_url
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the TOML defaults, then the environment, then keyword overrides."""
+    environ = os.environ if environ is None else environ
+    config_file = Path(environ.get("BILLING_CONFIG", DEFAULT_CONFIG_FILE))
+    values: dict[str, Any] = {}
+    if config_file.exists():
+        values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    _apply_environment(values, environ)
+    values.update(overrides)
+    return _build(Settings, values)
+
+
+def _section_type(f: dataclasses.Field) -> type | None:
+    """The settings class of a [section], or None for a plain value."""
+    factory = f.default_factory
+    return factory if isinstance(factory, type) and dataclasses.is_dataclass(factory) else None
+
+
+def _apply_environment(values: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for f in dataclasses.fields(Settings):
+        section_type = _section_type(f)
+        if section_type is None:
+            name = WELL_KNOWN.get(f.name, f"BILLING_{f.name}".upper())
+            if name in environ:
+                values[f.name] = environ[name]
+            continue
+        section = values.setdefault(f.name, {})
+        for sub in dataclasses.fields(section_type):
+            name = f"BILLING_{f.name}_{sub.name}".upper()
+            if name in environ:
+                section[sub.name] = environ[name]
+
+
+def _build(cls: type, values: Mapping[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in values.items():
+        f = known[name]
+        section_type = _section_type(f)
+        if section_type is not None and isinstance(value, Mapping):
+            kwargs[name] = _build(section_type, value)
+        elif section_type is not None:
+            kwargs[name] = value
+        else:
+            kwargs[name] = _coerce(cls, f, value)
+    return cls(**kwargs)
+
+
+def _coerce(cls: type, f: dataclasses.Field, value: Any) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else None
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Path):
+            return Path(value)
+    except ValueError:
+        raise ValueError(f"setting {cls.__name__}.{f.name}: {value!r} is not valid") from None
+    return value

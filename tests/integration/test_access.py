@@ -1,0 +1,170 @@
+"""Every role against every endpoint: allowed, forbidden (403), and out of scope (404).
+
+The table below must list every route of the application, so that a new endpoint cannot
+ship without its access rules being tested.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.conftest import auth, customer_payload
+
+ROLES = ("admin", "finance", "operator", "customer")
+EVERYONE = ROLES
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # {customer}, {fleet}, {vehicle} are filled from the registry fixture
+    allowed: tuple[str, ...]
+    body: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+PLAN = {"plan_code": "urbain", "effective_at": "2026-11-01T00:00:00+01:00"}
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/customers", EVERYONE),
+    Endpoint("POST", "/api/v1/customers", ("admin",), customer_payload()),
+    Endpoint("GET", "/api/v1/customers/{customer}", EVERYONE),
+    Endpoint("PATCH", "/api/v1/customers/{customer}", ("admin",), {"email": "x@y.example"}),
+    Endpoint("DELETE", "/api/v1/customers/{customer}", ("admin",)),
+    Endpoint("GET", "/api/v1/fleets", EVERYONE),
+    Endpoint("POST", "/api/v1/fleets", ("admin",), {"customer_id": "{customer}", "name": "N"}),
+    Endpoint("GET", "/api/v1/fleets/{fleet}", EVERYONE),
+    Endpoint("PATCH", "/api/v1/fleets/{fleet}", ("admin",), {"name": "N"}),
+    Endpoint("DELETE", "/api/v1/fleets/{fleet}", ("admin",)),
+    Endpoint("GET", "/api/v1/vehicles", EVERYONE),
+    Endpoint(
+        "POST",
+        "/api/v1/vehicles",
+        ("admin", "operator"),
+        {"id": "NEW-1", "fleet_id": "{fleet}", "model": "s1", "serial": "NEW-1"},
+    ),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}", EVERYONE),
+    Endpoint("PATCH", "/api/v1/vehicles/{vehicle}", ("admin", "operator"), {"model": "s2"}),
+    Endpoint("DELETE", "/api/v1/vehicles/{vehicle}", ("admin", "operator")),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}/plan", EVERYONE),
+    Endpoint("POST", "/api/v1/vehicles/{vehicle}/plan", ("admin",), PLAN),
+    Endpoint(
+        "DELETE",
+        "/api/v1/vehicles/{vehicle}/plan",
+        ("admin",),
+        {"ended_at": "2026-12-01T00:00:00Z"},
+    ),
+]
+PUBLIC = {("GET", "/healthz"), ("GET", "/api/v1/openapi.json"), ("GET", "/static/<path:filename>")}
+
+
+def fill(value, ids: dict[str, str]):
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {key: fill(item, ids) for key, item in value.items()}
+    return value
+
+
+def call(client, endpoint: Endpoint, key: str, ids: dict[str, str]):
+    return client.open(
+        fill(endpoint.path, ids),
+        method=endpoint.method,
+        json=fill(endpoint.body, ids) if endpoint.body else None,
+        headers=auth(key),
+    )
+
+
+def own_ids(registry) -> dict[str, str]:
+    return {
+        "customer": registry.customer_id,
+        "fleet": registry.fleet_id,
+        "vehicle": registry.vehicle_id,
+    }
+
+
+def other_ids(registry) -> dict[str, str]:
+    return {
+        "customer": registry.other_customer_id,
+        "fleet": registry.other_fleet_id,
+        "vehicle": registry.other_vehicle_id,
+    }
+
+
+def test_the_access_table_covers_every_route(app):
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    listed = {
+        (e.method, e.path.replace("{customer}", "<customer_id>")
+         .replace("{fleet}", "<fleet_id>").replace("{vehicle}", "<vehicle_id>"))
+        for e in ENDPOINTS
+    }  # fmt: skip
+    assert routes - PUBLIC == listed
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_is_allowed_or_forbidden_as_the_table_says(
+    client, keys, registry, endpoint, role
+):
+    response = call(client, endpoint, keys[role], own_ids(registry))
+    if role in endpoint.allowed:
+        assert response.status_code not in (401, 403, 404), response.json
+    else:
+        assert response.status_code == 403, response.json
+        assert response.json["error"]["code"] == "forbidden"
+
+
+SCOPED_CASES = [
+    pytest.param(endpoint, role, id=f"{role} {endpoint}")
+    for endpoint in ENDPOINTS
+    for role in ("operator", "customer")
+    if "{" in endpoint.path and role in endpoint.allowed
+]
+
+
+@pytest.mark.parametrize(("endpoint", "role"), SCOPED_CASES)
+def test_a_scoped_key_gets_404_outside_its_scope(client, keys, registry, endpoint, role):
+    response = call(client, endpoint, keys[role], other_ids(registry))
+    assert response.status_code == 404, response.json
+    assert response.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("role", "visible"),
+    [("admin", 2), ("finance", 2), ("operator", 1), ("customer", 1)],
+)
+@pytest.mark.parametrize("collection", ["customers", "fleets", "vehicles"])
+def test_listings_show_only_what_the_key_may_see(client, keys, registry, role, visible, collection):
+    body = client.get(f"/api/v1/{collection}", headers=auth(keys[role])).json
+    assert body["total"] == visible
+    if visible == 1:
+        expected = own_ids(registry)[collection.removesuffix("s")]
+        assert [item["id"] for item in body["items"]] == [expected]
+
+
+def test_an_operator_cannot_register_a_vehicle_in_a_fleet_it_does_not_operate(
+    client, keys, registry
+):
+    response = client.post(
+        "/api/v1/vehicles",
+        json={"id": "NEW-2", "fleet_id": registry.other_fleet_id, "model": "s1", "serial": "N2"},
+        headers=auth(keys["operator"]),
+    )
+    assert response.status_code == 422
+    assert response.json["error"]["details"] == {
+        "fleet_id": [f"fleet {registry.other_fleet_id} not found"]
+    }
+
+
+def test_a_revoked_key_is_refused(client, session, keys, registry):
+    from billing.auth import ApiKey, digest_key, revoke_api_key
+    from billing.db import utcnow
+
+    key = session.query(ApiKey).filter_by(digest=digest_key(keys["finance"])).one()
+    revoke_api_key(session, key.id, utcnow())
+    assert client.get("/api/v1/customers", headers=auth(keys["finance"])).status_code == 401
