@@ -1,0 +1,104 @@
+"""The PDF a customer receives, and its Factur-X PDF/A-3 version."""
+
+import io
+
+import facturx
+import pytest
+from pypdf import PdfReader
+
+from billing.invoicing.facturx_xml import invoice_xml
+from billing.invoicing.pdf import group_lines, render_facturx_pdf, render_pdf
+
+pytestmark = pytest.mark.filterwarnings(
+    # WeasyPrint 70 opens its sRGB profile for PDF/A output intents without closing it
+    # (weasyprint/pdf/__init__.py); the leak is WeasyPrint's, once per PDF/A rendering.
+    r"ignore:unclosed file <_io\.BufferedReader name='[^']*sRGB2014\.icc'>:ResourceWarning"
+)
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of every page, any run of spaces (no-break ones too) as one plain space."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def test_an_invoice_shows_parties_dates_lines_totals_and_payment_details(samples):
+    text = pdf_text(render_pdf(samples["simple"]()))
+
+    for expected in (
+        "Facture", "F-2026-000123", "Trottinettes Durables SAS", "SIREN 732 829 320",
+        "FR44732829320", "Livraisons Picardes SAS", "FR25812345678", "1er décembre 2026",
+        "31 décembre 2026", "1er – 30 novembre 2026", "Véhicule MOB-000123",
+        "Distance parcourue — plan Urbain v2", "412,3 km", "0,08 €", "32,98 €",
+        "Total HT", "55,78 €", "11,16 €", "66,94 €", "FR76 3000 6000 0112 3456 7890 189",
+        "Paiement à 30 jours par virement", "taux directeur BCE + 10 points", "40,00 €",
+        "Pas d'escompte pour paiement anticipé", "SAS au capital de 50 000 €",
+    ):  # fmt: skip
+        assert expected in text, expected
+
+
+def test_a_tiered_line_shows_its_usage_and_each_tier(samples):
+    text = pdf_text(render_pdf(samples["tiered"]()))
+
+    assert "620 km" in text and "selon barème" in text
+    assert "101–500 km à 0,08 € + 1,00 €" in text and "33,00 €" in text
+
+
+def test_a_reverse_charge_invoice_says_autoliquidation(samples):
+    text = pdf_text(render_pdf(samples["reverse_charge"]()))
+
+    assert "Autoliquidation : TVA due par le preneur" in text
+    assert "DE811234567" in text
+
+
+def test_a_credit_note_is_titled_avoir_and_cites_its_invoice(samples):
+    text = pdf_text(render_pdf(samples["credit_note"]()))
+
+    assert "Avoir" in text and "AV-2026-000007" in text
+    assert "Facture d'origine" in text and "F-2026-000123 du 1er décembre 2026" in text
+    assert "Montant de l'avoir" in text and "9,60 €" in text
+    assert "IBAN" not in text
+
+
+def test_an_english_invoice_is_in_english(samples):
+    text = pdf_text(render_pdf(samples["english"]()))
+
+    assert "Invoice" in text and "Amount due" in text and "€66.94" in text
+    assert "1 December 2026" in text and "Total excl. VAT" in text
+    assert "Facture" not in text
+
+
+def test_lines_are_grouped_by_vehicle_in_order_of_appearance(samples):
+    groups = group_lines(samples["fleet"]())
+
+    assert [group.vehicle_id for group in groups] == ["MOB-000123", "MOB-000124", "MOB-000125"]
+    assert [str(group.subtotal) for group in groups] == ["55.78", "54.78", "55.50"]
+    assert groups[0].usage[0] == ("Distance", "412,3 km")
+
+
+def test_a_fleet_invoice_lists_every_vehicle_with_its_subtotal(samples):
+    text = pdf_text(render_pdf(samples["fleet"]()))
+
+    assert "VOTRE FLOTTE SUR LA PÉRIODE" in text  # an uppercase heading
+    assert "Sous-total MOB-000124" in text and "54,78 €" in text
+    assert "Régularisation période 2026-10" in text
+
+
+def test_the_facturx_pdf_embeds_the_xml_that_round_trips(samples):
+    doc = samples["credit_note"]()
+
+    pdf = render_facturx_pdf(doc)
+    filename, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+
+    assert filename == "factur-x.xml"
+    assert xml == invoice_xml(doc)
+    assert "Avoir" in pdf_text(pdf)
+
+
+def test_the_facturx_pdf_declares_pdfa_3b_and_the_en16931_profile(samples):
+    reader = PdfReader(io.BytesIO(render_facturx_pdf(samples["simple"]())))
+
+    metadata = reader.xmp_metadata.stream.get_data().decode("utf-8")
+    assert "<pdfaid:part>3</pdfaid:part>" in metadata
+    assert "<pdfaid:conformance>B</pdfaid:conformance>" in metadata
+    assert "<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in metadata
