@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 import ssl
+import struct
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+PUBACK = 0x40
+PUBACK_PACKET = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 TOPIC_PREFIX = "billing/v1/vehicles/"
 TOPIC_SUFFIX = "/telemetry"
@@ -63,20 +68,76 @@ class BrokerAddress:
         return f"{scheme}://{self.host}:{self.port}"
 
 
+class ConsumerClient(mqtt.Client):
+    """A paho client tuned for consuming a high-rate stream.
+
+    paho reads a packet with three or four small recv() calls and returns to select()
+    after each packet; at 15,000 messages/s those system calls took a third of the
+    consumer's time. This client reads the socket 64 KiB at a time and handles every
+    complete packet in that buffer before selecting again. `ack_many` sends the PUBACKs of
+    a committed batch as one write instead of one per message.
+
+    It overrides private methods of paho-mqtt 2 (`_sock_recv`, `_packet_queue`), hence the
+    pinned version range; tests/integration/test_ingest.py exercises both on every run.
+    """
+
+    READ_SIZE = 65536
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._read_buffer = bytearray()
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        self._read_buffer.clear()  # bytes of the old connection mean nothing on the new one
+        return super().reconnect()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._read_buffer:
+            data = super()._sock_recv(self.READ_SIZE)  # raises BlockingIOError when empty
+            if not data:
+                return data  # connection closed
+            self._read_buffer += data
+        chunk = bytes(self._read_buffer[:bufsize])
+        del self._read_buffer[:bufsize]
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._read_buffer and self._sock:
+            rc = super().loop_read(1)
+        return rc
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (PUBACK, success), in this order, in one write."""
+        if mids:
+            packets = b"".join([PUBACK_PACKET.pack(PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(PUBACK, packets, 0, 0)
+
+
 def make_client(
     address: BrokerAddress,
     client_id: str = "",
     *,
     protocol: int = mqtt.MQTTv5,
     manual_ack: bool = False,
+    persistent_session: bool = False,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
-    """A paho 2 client configured for `address` (not yet connected)."""
-    client = mqtt.Client(
+    """A paho 2 client configured for `address` (not yet connected).
+
+    `persistent_session` asks an MQTT 3.1.1 broker to keep the session (MQTT 5 asks at
+    connect time, with clean_start=False and a session expiry).
+    """
+    options = {}
+    if protocol != mqtt.MQTTv5:
+        options["clean_session"] = not persistent_session
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=protocol,
         manual_ack=manual_ack,
         reconnect_on_failure=True,
+        **options,
     )
     if address.username is not None:
         client.username_pw_set(address.username, address.password)

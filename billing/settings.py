@@ -29,6 +29,15 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class BrokerSettings:
+    ingest_username: str = "billing-ingest"
+    host: str = "127.0.0.1"
+    port: int = 1883
+    mosquitto: str = "mosquitto"
+    refresh_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class MeteringSettings:
     max_speed_kmh: int = 60
     interval_seconds: float = 2
@@ -75,6 +84,7 @@ class Settings:
     default_timezone: str = "Europe/Paris"
     default_currency: str = "EUR"
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
     metering: MeteringSettings = field(default_factory=MeteringSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     seller: SellerSettings = field(default_factory=SellerSettings)

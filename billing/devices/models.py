@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UTCDateTime, utcnow
@@ -104,3 +104,37 @@ class PlanAssignment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     vehicle: Mapped[Vehicle] = relationship()
+
+
+class BrokerCredential(Base):
+    """A password for the MQTT broker: a vehicle's own, or a fleet gateway's.
+
+    Only the hash is stored, in Mosquitto's `$7$` format, so that the broker's password
+    file is exported as is. A username has at most one active credential: issuing a new
+    one revokes the previous one (enforced by the partial unique index).
+    """
+
+    __tablename__ = "broker_credentials"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'vehicle' AND vehicle_id IS NOT NULL AND fleet_id IS NULL)"
+            " OR (kind = 'gateway' AND fleet_id IS NOT NULL AND vehicle_id IS NULL)",
+            name="kind_matches_owner",
+        ),
+        Index(
+            "uq_broker_credentials_active_username",
+            "username",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(64))
+    vehicle_id: Mapped[str | None] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    fleet_id: Mapped[str | None] = mapped_column(ForeignKey("fleets.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from billing.devices.models import VEHICLE_ID_PATTERN
+from billing.mqtt import telemetry_topic
 from billing.validators import (
     COUNTRY,
     UTCDateTime,
@@ -131,3 +132,30 @@ class ListVehiclesArgs(PageArgs):
     fleet_id = fields.String()
     customer_id = fields.String()
     status = fields.String(validate=validate.OneOf(["active", "retired"]))
+
+
+class IssuedCredentialSchema(ma.Schema):
+    """A broker login as issued: the only time its password is ever shown."""
+
+    kind = fields.String(metadata={"description": "vehicle or gateway"})
+    username = fields.String()
+    password = fields.String(metadata={"description": "shown once; it is stored only hashed"})
+    created_at = UTCDateTime()
+    mqtt_topic = fields.String(
+        metadata={
+            "description": "where to publish telemetry; a gateway replaces {vehicle_id} "
+            "with each vehicle of its fleet"
+        }
+    )
+
+    @ma.pre_dump
+    def from_issued(self, issued, **_kwargs):
+        credential, password = issued["credential"], issued["password"]
+        vehicle_id = credential.vehicle_id or "{vehicle_id}"
+        return {
+            "kind": credential.kind,
+            "username": credential.username,
+            "password": password,
+            "created_at": credential.created_at,
+            "mqtt_topic": telemetry_topic(vehicle_id),
+        }

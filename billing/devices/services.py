@@ -12,10 +12,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
-from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.devices.credentials import (
+    BrokerAccount,
+    BrokerAccounts,
+    mosquitto_hash,
+    new_broker_password,
+)
+from billing.devices.models import (
+    BrokerCredential,
+    Customer,
+    Fleet,
+    FleetMembership,
+    PlanAssignment,
+    Vehicle,
+)
 from billing.errors import Conflict, Invalid, NotFound
 from billing.ids import new_id
 from billing.pagination import Page, paginate
@@ -311,12 +325,14 @@ def _open_membership(session: Session, vehicle_id: str) -> FleetMembership:
 def retire_vehicle(
     session: Session, principal: Principal, vehicle_id: str, now: dt.datetime
 ) -> Vehicle:
-    """Retire a vehicle: its telemetry is refused from now on and its plan assignment ends."""
+    """Retire a vehicle: its telemetry is refused from now on, its plan assignment ends and
+    its broker credential is revoked."""
     vehicle = get_vehicle(session, principal, vehicle_id)
     if vehicle.status == "retired":
         return vehicle
     vehicle.status, vehicle.retired_at = "retired", now
     _open_membership(session, vehicle_id).ended_at = now
+    _revoke_active_credentials(session, BrokerCredential.vehicle_id == vehicle_id, now)
     current = _current_assignment(session, vehicle_id)
     if current is not None:
         current.ended_at = max(now, current.effective_at)
@@ -406,3 +422,124 @@ def end_plan_assignment(
     current.ended_at = ended_at
     session.commit()
     return current
+
+
+# --- broker credentials ------------------------------------------------------------------
+
+GATEWAY_PREFIX = "gw-"
+
+
+def gateway_username(fleet_id: str) -> str:
+    return f"{GATEWAY_PREFIX}{fleet_id}"
+
+
+def issue_vehicle_credential(
+    session: Session, principal: Principal, vehicle_id: str, now: dt.datetime
+) -> tuple[BrokerCredential, str]:
+    """Give a vehicle a new broker password (username = vehicle id), revoking the previous one.
+
+    The plain password is returned once and stored nowhere. The broker learns of the change
+    when its files are exported again (`billing broker export`, or the embedded broker's reload).
+    """
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    if vehicle.status != "active":
+        raise Conflict(f"vehicle {vehicle_id} is retired and cannot get broker credentials")
+    if vehicle_id.startswith(GATEWAY_PREFIX):
+        # Such a login would take the name of a fleet gateway's.
+        raise Conflict(f"vehicle ids starting with {GATEWAY_PREFIX!r} are reserved for gateways")
+    return _issue_credential(session, "vehicle", vehicle_id, now, vehicle_id=vehicle_id)
+
+
+def issue_gateway_credential(
+    session: Session, principal: Principal, fleet_id: str, now: dt.datetime
+) -> tuple[BrokerCredential, str]:
+    """Give a fleet gateway a new broker password (username `gw-<fleet id>`), revoking the
+    previous one. The gateway may publish for every active vehicle the fleet holds when the
+    broker's files are exported."""
+    fleet = get_fleet(session, principal, fleet_id)
+    if fleet.status != "active":
+        raise Conflict(f"fleet {fleet_id} is retired and cannot get broker credentials")
+    return _issue_credential(session, "gateway", gateway_username(fleet_id), now, fleet_id=fleet_id)
+
+
+def revoke_vehicle_credential(
+    session: Session, principal: Principal, vehicle_id: str, now: dt.datetime
+) -> None:
+    """Revoke the vehicle's broker password, if it has one (revoking twice is harmless)."""
+    get_vehicle(session, principal, vehicle_id)
+    _revoke_active_credentials(session, BrokerCredential.vehicle_id == vehicle_id, now)
+    session.commit()
+
+
+def revoke_gateway_credential(
+    session: Session, principal: Principal, fleet_id: str, now: dt.datetime
+) -> None:
+    """Revoke the fleet gateway's broker password, if it has one."""
+    get_fleet(session, principal, fleet_id)
+    _revoke_active_credentials(session, BrokerCredential.fleet_id == fleet_id, now)
+    session.commit()
+
+
+def broker_accounts(session: Session) -> BrokerAccounts:
+    """Every active broker login with the vehicles it may publish for, for the broker's files."""
+    credentials = session.scalars(
+        select(BrokerCredential)
+        .where(BrokerCredential.revoked_at.is_(None))
+        .order_by(BrokerCredential.username)
+    ).all()
+    fleet_ids = {c.fleet_id for c in credentials if c.fleet_id is not None}
+    fleet_vehicles: dict[str, list[str]] = {}
+    for fleet_id, vehicle_id in session.execute(
+        select(Vehicle.fleet_id, Vehicle.id)
+        .where(Vehicle.fleet_id.in_(fleet_ids), Vehicle.status == "active")
+        .order_by(Vehicle.id)
+    ):
+        fleet_vehicles.setdefault(fleet_id, []).append(vehicle_id)
+    return BrokerAccounts(
+        tuple(
+            BrokerAccount(
+                kind=c.kind,
+                username=c.username,
+                password_hash=c.password_hash,
+                vehicle_ids=(
+                    (c.vehicle_id,) if c.vehicle_id else tuple(fleet_vehicles.get(c.fleet_id, ()))
+                ),
+            )
+            for c in credentials
+        )
+    )
+
+
+def _issue_credential(
+    session: Session, kind: str, username: str, now: dt.datetime, **owner: str
+) -> tuple[BrokerCredential, str]:
+    _revoke_active_credentials(session, BrokerCredential.username == username, now)
+    password = new_broker_password()
+    credential = BrokerCredential(
+        id=new_id("crd"),
+        kind=kind,
+        username=username,
+        password_hash=mosquitto_hash(password),
+        created_at=now,
+        **owner,
+    )
+    session.add(credential)
+    try:
+        session.commit()
+    except IntegrityError:
+        # The unique index on active usernames: another request issued one at the same time.
+        session.rollback()
+        raise Conflict(f"a credential for {username} was issued concurrently; retry") from None
+    return credential, password
+
+
+def _revoke_active_credentials(
+    session: Session, which: ColumnElement[bool], now: dt.datetime
+) -> None:
+    for credential in session.scalars(
+        select(BrokerCredential).where(which, BrokerCredential.revoked_at.is_(None))
+    ):
+        credential.revoked_at = now
+    # Revocations reach the database before any new credential of the same username, which
+    # the partial unique index would otherwise refuse.
+    session.flush()

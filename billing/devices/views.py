@@ -148,3 +148,44 @@ class VehiclePlan(MethodView):
         return services.end_plan_assignment(
             db_session(), current_principal(), vehicle_id, data["ended_at"]
         )
+
+
+@blp.route("/vehicles/<vehicle_id>/credentials")
+class VehicleCredentials(MethodView):
+    @roles("admin", "operator")
+    @blp.response(201, schemas.IssuedCredentialSchema)
+    def post(self, vehicle_id):
+        """Issue the vehicle's broker password, shown once; the previous one is revoked.
+
+        The broker applies the change at its next reload (`billing broker export`).
+        """
+        credential, password = services.issue_vehicle_credential(
+            db_session(), current_principal(), vehicle_id, utcnow()
+        )
+        # A dict, not the tuple: flask-smorest reads a returned tuple as (body, status).
+        return {"credential": credential, "password": password}
+
+    @roles("admin", "operator")
+    @blp.response(204)
+    def delete(self, vehicle_id):
+        """Revoke the vehicle's broker password."""
+        services.revoke_vehicle_credential(db_session(), current_principal(), vehicle_id, utcnow())
+
+
+@blp.route("/fleets/<fleet_id>/credentials")
+class GatewayCredentials(MethodView):
+    @roles("admin", "operator")
+    @blp.response(201, schemas.IssuedCredentialSchema)
+    def post(self, fleet_id):
+        """Issue the fleet gateway's broker password, shown once; it may publish for every
+        vehicle of the fleet. The previous one is revoked."""
+        credential, password = services.issue_gateway_credential(
+            db_session(), current_principal(), fleet_id, utcnow()
+        )
+        return {"credential": credential, "password": password}
+
+    @roles("admin", "operator")
+    @blp.response(204)
+    def delete(self, fleet_id):
+        """Revoke the fleet gateway's broker password."""
+        services.revoke_gateway_credential(db_session(), current_principal(), fleet_id, utcnow())

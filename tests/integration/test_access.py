@@ -55,6 +55,10 @@ ENDPOINTS = [
         ("admin",),
         {"ended_at": "2026-12-01T00:00:00Z"},
     ),
+    Endpoint("POST", "/api/v1/vehicles/{vehicle}/credentials", ("admin", "operator")),
+    Endpoint("DELETE", "/api/v1/vehicles/{vehicle}/credentials", ("admin", "operator")),
+    Endpoint("POST", "/api/v1/fleets/{fleet}/credentials", ("admin", "operator")),
+    Endpoint("DELETE", "/api/v1/fleets/{fleet}/credentials", ("admin", "operator")),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/api/v1/openapi.json"), ("GET", "/static/<path:filename>")}
 
