@@ -11,8 +11,10 @@ import sys
 
 import click
 
+from billing.broker_cli import broker
 from billing.db import Database, utcnow
 from billing.settings import Settings, load_settings
+from billing.simulate_cli import simulate
 
 
 class AppContext:
@@ -152,6 +154,46 @@ def serve(app: AppContext, host: str | None, port: int | None, threads: int) -> 
 
 
 @main.command()
+@click.option("--mqtt-url", default=None, help="default: MQTT_URL")
+@click.option(
+    "--protocol",
+    type=click.Choice(["5", "3.1.1"]),
+    default="5",
+    show_default=True,
+    help="3.1.1 for brokers without MQTT 5 (no shared subscription then)",
+)
+@click.option("--metrics-port", type=int, default=None, help="serve Prometheus metrics here")
+@pass_context
+def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: int | None) -> None:
+    """Consume telemetry from the broker and store it (production ingest role)."""
+    import signal
+
+    import paho.mqtt.client as mqtt
+    from prometheus_client import start_http_server
+
+    from billing.metering.ingest import IngestConsumer
+    from billing.mqtt import BrokerAddress
+
+    url = mqtt_url or app.settings.mqtt_url
+    if not url:
+        raise click.UsageError("no broker: set MQTT_URL or pass --mqtt-url")
+    consumer = IngestConsumer(
+        app.database,
+        BrokerAddress.parse(url),
+        app.settings.ingest,
+        protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
+    )
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=consumer.metrics.registry)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: consumer.stop())
+    click.echo(
+        f"ingesting from {BrokerAddress.parse(url).url} as {consumer.subscription}", err=True
+    )
+    consumer.run()
+
+
+@main.command()
 @pass_context
 def run(app: AppContext) -> None:
     """Run everything on this machine: migrate, seed a demo, serve the API."""
@@ -195,6 +237,9 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
     click.echo(f"serving on http://{host}:{port}", err=True)
     waitress.serve(flask_app, host=host, port=port, threads=threads, ident="billing")
 
+
+main.add_command(broker)
+main.add_command(simulate)
 
 if __name__ == "__main__":
     sys.exit(main())

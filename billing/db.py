@@ -64,6 +64,14 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
+SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def sqlite_timestamp(value: dt.datetime) -> str:
+    """The text UTCDateTime stores on SQLite, for the few paths that bypass the ORM."""
+    return value.astimezone(dt.UTC).strftime(SQLITE_FORMAT)
+
+
 class ExactDecimal(TypeDecorator):
     """An exact decimal: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC is a float)."""
 

@@ -3,5 +3,6 @@
 from billing import auth  # noqa: F401
 from billing.db import Base
 from billing.devices import models as devices_models  # noqa: F401
+from billing.metering import models as metering_models  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,144 @@
+"""Shared by the benchmarks: scratch databases, a Mosquitto of our own, process figures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from billing import migrate
+from billing.db import Database, make_engine
+from billing.settings import PROJECT_ROOT, normalize_database_url
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_server() -> str | None:
+    url = normalize_database_url(os.environ.get("DATABASE_URL") or LOCAL_POSTGRES)
+    if not url.startswith("postgresql"):
+        url = LOCAL_POSTGRES
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host, parsed.port or 5432), timeout=1):
+            return url
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str) -> Iterator[str]:
+    """A migrated, empty database of `kind` ("postgresql" or "sqlite"), removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            url = f"sqlite:///{Path(directory) / 'bench.db'}"
+            _migrate(url)
+            yield url
+        return
+    server = postgres_server()
+    if server is None:
+        raise RuntimeError("PostgreSQL is not reachable")
+    name = f"billing_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+
+
+def database(url: str) -> Database:
+    return Database.from_url(url)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def own_mosquitto() -> Iterator[int]:
+    """A Mosquitto on a free port with the project's queueing settings, anonymous access.
+
+    The system Mosquitto keeps the default max_queued_messages of 1000 and would silently
+    drop most of a burst; this one takes its limits from config/mosquitto.conf.
+    """
+    binary = shutil.which("mosquitto")
+    if binary is None:
+        raise RuntimeError("mosquitto is not installed")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as directory:
+        config = Path(directory) / "mosquitto.conf"
+        config.write_text(_bench_config(port, Path(directory)))
+        process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
+        try:
+            _wait_for_port(port)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _bench_config(port: int, directory: Path) -> str:
+    kept = []
+    for line in (PROJECT_ROOT / "config" / "mosquitto.conf").read_text().splitlines():
+        key = line.split(" ", 1)[0]
+        if key in {"max_queued_messages", "max_queued_bytes", "max_inflight_messages"}:
+            kept.append(line)
+    return "\n".join(
+        [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false", *kept, ""]
+    )
+
+
+def _wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def self_peak_rss_mb() -> float:
+    return process_peak_rss_mb(os.getpid())
+
+
+def report(figures: dict) -> None:
+    """Print the figures; the last line of a benchmark's output is one JSON object."""
+    sys.stdout.flush()
+    print(json.dumps(figures))

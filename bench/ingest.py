@@ -1,0 +1,287 @@
+"""Ingest throughput: readings through Mosquitto into the database, committed and acked.
+
+For each database (PostgreSQL when reachable, and the embedded SQLite default) and each
+payload shape (one reading per message, then 50), the broker is first loaded with the whole
+stream for the ingest's persistent session, then one `billing ingest` process is started
+and timed until every reading is committed and acknowledged. Loading the broker first keeps
+the Python publishers (about 10,000 messages/s each here) from being the bottleneck or
+stealing the ingest's CPU; a last run publishes while ingesting, for the end-to-end figure.
+
+    python bench/ingest.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, insert, select
+
+from bench._support import (
+    database,
+    free_port,
+    own_mosquitto,
+    postgres_server,
+    process_cpu_seconds,
+    process_peak_rss_mb,
+    report,
+    scratch_database,
+)
+from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
+from billing.metering.models import Reading
+from billing.mqtt import telemetry_topic
+
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def seed_vehicles(url: str, count: int) -> list[str]:
+    db = database(url)
+    now = dt.datetime.now(dt.UTC)
+    ids = [f"BENCH-{n:05d}" for n in range(count)]
+    with db.session() as session:
+        session.execute(
+            insert(Customer).values(
+                id="cus_bench", name="Bench SAS", email="b@bench.example", address_line1="1 rue",
+                address_line2="", postal_code="80000", city="Amiens", country="FR",
+                language="fr", timezone="Europe/Paris", currency="EUR", status="active",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Fleet).values(
+                id="flt_bench", customer_id="cus_bench", name="bench", status="active",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Vehicle),
+            [
+                {"id": vid, "fleet_id": "flt_bench", "model": "s1", "serial": f"S-{vid}",
+                 "status": "active", "created_at": now, "updated_at": now, "notes": ""}
+                for vid in ids
+            ],
+        )  # fmt: skip
+        session.execute(
+            insert(FleetMembership),
+            [{"vehicle_id": vid, "fleet_id": "flt_bench", "started_at": START} for vid in ids],
+        )
+        session.commit()
+    db.engine.dispose()
+    return ids
+
+
+def stream(vehicle_ids: list[str], readings: int, per_message: int) -> list[tuple[str, bytes]]:
+    """Messages of `per_message` readings, a reading every 30 s per vehicle, riding."""
+    per_vehicle = readings // len(vehicle_ids)
+    messages = []
+    for index, vehicle_id in enumerate(vehicle_ids):
+        odometer, energy = 1_000_000 + index * 1000, 50_000
+        batch = []
+        for n in range(per_vehicle):
+            odometer += 120
+            energy += 3
+            ts = START + dt.timedelta(seconds=30 * n)
+            batch.append(
+                {"msg_id": str(uuid.uuid4()), "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "odometer_m": odometer, "energy_wh": energy, "battery_pct": 80}
+            )  # fmt: skip
+            if len(batch) == per_message:
+                messages.append(_encode(vehicle_id, batch))
+                batch = []
+        if batch:
+            messages.append(_encode(vehicle_id, batch))
+    # Interleave vehicles as a live fleet would.
+    return [messages[i] for i in _interleaved(len(messages), len(vehicle_ids))]
+
+
+def _encode(vehicle_id: str, batch: list[dict]) -> tuple[str, bytes]:
+    document = batch[0] if len(batch) == 1 else batch
+    return telemetry_topic(vehicle_id), json.dumps(document).encode()
+
+
+def _interleaved(total: int, vehicles: int) -> list[int]:
+    per_vehicle = total // vehicles
+    if per_vehicle * vehicles != total:
+        return list(range(total))
+    return [v * per_vehicle + k for k in range(per_vehicle) for v in range(vehicles)]
+
+
+def publish_share(port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(2000)
+    done, acked = threading.Event(), [0]
+
+    def on_publish(*_args) -> None:
+        acked[0] += 1
+        if acked[0] == len(messages):
+            done.set()
+
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1)
+    done.wait()
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish(port: int, messages: list[tuple[str, bytes]], processes: int) -> None:
+    workers = [
+        multiprocessing.Process(target=publish_share, args=(port, messages[i::processes]))
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+class Ingest:
+    """A `billing ingest` child process and its Prometheus figures."""
+
+    def __init__(self, url: str, port: int, client_id: str):
+        self.metrics_port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "MQTT_URL": f"mqtt://127.0.0.1:{port}",
+            "BILLING_INGEST_CLIENT_ID": client_id,
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "billing.cli",
+                "ingest",
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def metric(self, name: str) -> float:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as page:
+                for line in page.read().decode().splitlines():
+                    if line.startswith(name + " "):
+                        return float(line.split()[1])
+        except OSError:
+            pass
+        return -1.0
+
+    def wait_connected(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.metric("billing_ingest_connected") != 1.0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the ingest did not connect")
+            time.sleep(0.05)
+
+    def wait_readings(self, expected: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.metric("billing_ingest_readings_stored_total") + self.metric(
+                "billing_ingest_readings_duplicate_total"
+            )
+            if done >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {done:.0f} of {expected} readings after {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+def drain(url: str, port: int, messages, readings: int, publishers: int, client_id: str) -> dict:
+    """Load the broker for an offline persistent session, then time the ingest's drain."""
+    first = Ingest(url, port, client_id)
+    first.wait_connected()
+    time.sleep(0.5)  # the subscription is in place once connected and subscribed
+    first.stop()
+    publish(port, messages, publishers)
+    ingest = Ingest(url, port, client_id)
+    ingest.wait_connected()
+    cpu_before, started = process_cpu_seconds(ingest.process.pid), time.perf_counter()
+    ingest.wait_readings(readings)
+    elapsed = time.perf_counter() - started
+    cpu = process_cpu_seconds(ingest.process.pid) - cpu_before
+    rss = process_peak_rss_mb(ingest.process.pid)
+    ingest.stop()
+    return {"rate": readings / elapsed, "cpu_per_10k": cpu / readings * 10_000, "rss_mb": rss}
+
+
+def concurrent(url: str, port: int, messages, readings: int, publishers: int) -> float:
+    ingest = Ingest(url, port, "bench-concurrent")
+    ingest.wait_connected()
+    time.sleep(0.5)
+    started = time.perf_counter()
+    publish(port, messages, publishers)
+    ingest.wait_readings(readings)
+    elapsed = time.perf_counter() - started
+    ingest.stop()
+    return readings / elapsed
+
+
+def stored_readings(url: str) -> int:
+    db = database(url)
+    with db.session() as session:
+        count = session.scalar(select(func.count()).select_from(Reading))
+    db.engine.dispose()
+    return count or 0
+
+
+def run_backend(kind: str, vehicles: int, readings: int) -> dict:
+    with scratch_database(kind) as url, own_mosquitto() as port:
+        ids = seed_vehicles(url, vehicles)
+        single = stream(ids, readings, 1)
+        batched = stream(ids, readings, 50)
+        one = drain(url, port, single, readings, publishers=3, client_id="bench-single")
+        fifty = drain(url, port, batched, readings, publishers=1, client_id="bench-batched")
+        # A second stream, as new readings, published while the ingest runs.
+        live = concurrent(url, port, stream(ids, readings, 1), readings, publishers=3)
+        stored = stored_readings(url)
+    return {
+        "readings_per_s": round(one["rate"]),
+        "batched_readings_per_s": round(fifty["rate"]),
+        "concurrent_readings_per_s": round(live),
+        "ingest_cpu_s_per_10k": round(one["cpu_per_10k"], 3),
+        "ingest_peak_rss_mb": round(max(one["rss_mb"], fifty["rss_mb"]), 1),
+        "stored": stored,
+        "published": 3 * readings,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="30,000 readings instead of 200,000")
+    args = parser.parse_args()
+    vehicles, readings = (500, 30_000) if args.quick else (2000, 200_000)
+    results = {}
+    backends = ["postgresql", "sqlite"] if postgres_server() else ["sqlite"]
+    for kind in backends:
+        results[kind] = run_backend(kind, vehicles, readings)
+        print(f"{kind}: {json.dumps(results[kind])}", file=sys.stderr)
+    headline = results[backends[0]]
+    report({**headline, "database": backends[0], "sqlite": results["sqlite"]})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""`billing ingest`: the MQTT consumer that turns telemetry into committed readings.
+
+Delivery rule (DESIGN 2.2): a message is acknowledged to the broker only after the
+transaction that stored it — as readings or as a rejection — has committed. Until then the
+broker keeps it in our persistent session and redelivers it after a crash; the unique
+(vehicle_id, msg_id) makes redelivery harmless.
+
+Two threads: paho's network thread receives messages into a bounded queue (when the queue
+is full, it blocks, stops reading the socket and the broker holds the rest: memory stays
+bounded whatever the backlog); the writer thread takes batches of up to `batch_size`
+messages or whatever arrived within `batch_delay_ms`, stores each batch in one
+transaction, then acknowledges its messages in arrival order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.exc import DBAPIError
+
+from billing.db import Database, utcnow
+from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
+from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, ConsumerClient, make_client
+from billing.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our unacknowledged messages a week
+
+
+class IngestMetrics:
+    """Counters an operator watches, exposed in Prometheus text format."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("billing_ingest_messages", "MQTT messages received", registry=r)
+        self.stored = Counter("billing_ingest_readings_stored", "Readings stored", registry=r)
+        self.duplicates = Counter(
+            "billing_ingest_readings_duplicate", "Readings already stored", registry=r
+        )
+        self.rejected = Counter(
+            "billing_ingest_rejections", "Rejected messages or readings", ["reason"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "billing_ingest_batch_seconds",
+            "Time to store and commit one batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.pending = Gauge(
+            "billing_ingest_pending", "Messages received, not yet committed", registry=r
+        )
+        self.db_errors = Counter(
+            "billing_ingest_db_errors", "Failed batch transactions", registry=r
+        )
+        self.connected = Gauge(
+            "billing_ingest_connected", "1 when connected to the broker", registry=r
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    connection: int  # which connection delivered it: an ack is only valid on that one
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class IngestConsumer:
+    def __init__(
+        self,
+        database: Database,
+        address: BrokerAddress,
+        settings: IngestSettings,
+        *,
+        protocol: int = mqtt.MQTTv5,
+        max_future_seconds: int | None = None,
+        metrics: IngestMetrics | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
+        self.database = database
+        self.address = address
+        self.settings = settings
+        self.protocol = protocol
+        self.max_future_seconds = max_future_seconds or settings.max_future_seconds
+        self.metrics = metrics or IngestMetrics()
+        self.clock = clock
+        self.directory = VehicleDirectory()
+        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=settings.max_pending)
+        self._connection = 0
+        self._stopping = threading.Event()
+        self.ready = threading.Event()  # set once subscribed
+        self.client = self._make_client()
+
+    # --- broker side (paho's thread) -----------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = make_client(
+            self.address,
+            self.settings.client_id,
+            protocol=self.protocol,
+            manual_ack=True,
+            persistent_session=True,
+            client_class=ConsumerClient,
+        )
+        client.max_inflight_messages_set(0)  # no limit on our side: the inbox bounds memory
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    @property
+    def subscription(self) -> str:
+        group = self.settings.shared_group
+        if group and self.protocol == mqtt.MQTTv5:
+            return f"$share/{group}/{TELEMETRY_SUBSCRIPTION}"
+        return TELEMETRY_SUBSCRIPTION
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        self._connection += 1
+        self.metrics.connected.set(1)
+        log.info("connected to %s; subscribing to %s", self.address.url, self.subscription)
+        client.subscribe(self.subscription, qos=1)
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
+        if any(code.is_failure for code in reason_codes):
+            log.error("subscription to %s refused: %s", self.subscription, reason_codes)
+            return
+        self.ready.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        # Messages of the lost connection stay in the inbox: they are stored, but not
+        # acknowledged; the broker redelivers them and the duplicates are skipped.
+        self._connection += 1
+        self.metrics.connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        # Blocks while the inbox is full: paho stops reading and the broker queues for us.
+        # When stopping, the message is dropped unacknowledged: the broker redelivers it.
+        received = Received(
+            self._connection, message.mid, message.qos, message.topic, message.payload
+        )
+        while not self._stopping.is_set():
+            try:
+                self._inbox.put(received, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    # --- database side (the writer thread) -----------------------------------------------
+
+    def run(self) -> None:
+        """Consume until stop() is called; returns once the last batch is committed."""
+        self._connect()
+        self.client.loop_start()
+        try:
+            self._write_batches()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _connect(self) -> None:
+        host, port = self.address.host, self.address.port
+        if self.protocol == mqtt.MQTTv5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            self.client.connect_async(
+                host, port, keepalive=30, clean_start=False, properties=properties
+            )
+        else:
+            self.client.connect_async(host, port, keepalive=30)
+
+    def _write_batches(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._take_batch()
+            if batch and self._store_until_committed(batch):
+                self._acknowledge(batch)
+
+    def _take_batch(self) -> list[Received]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_delay_ms / 1000
+        while len(batch) < self.settings.batch_size:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._inbox.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        self.metrics.pending.set(self._inbox.qsize())
+        return batch
+
+    def _store_until_committed(self, batch: list[Received]) -> bool:
+        """Store the batch, retrying while the database is unavailable; False if stopped
+        first (the batch is then left unacknowledged for the broker to redeliver)."""
+        messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
+        delay = 0.5
+        while True:
+            started = time.perf_counter()
+            try:
+                with self.database.session() as session:
+                    outcome = store_telemetry(
+                        session,
+                        messages,
+                        self.clock(),
+                        directory=self.directory,
+                        max_future_seconds=self.max_future_seconds,
+                    )
+            except DBAPIError as error:
+                self.metrics.db_errors.inc()
+                log.warning(
+                    "batch of %d not stored (%s); retrying in %.1f s", len(batch), error.orig, delay
+                )
+                if self._stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, 10)
+                continue
+            self._count(len(batch), outcome, time.perf_counter() - started)
+            return True
+
+    def _count(self, messages: int, outcome, seconds: float) -> None:
+        self.metrics.messages.inc(messages)
+        self.metrics.stored.inc(outcome.stored)
+        self.metrics.duplicates.inc(outcome.duplicates)
+        for reason, count in outcome.rejected_by_reason().items():
+            self.metrics.rejected.labels(reason).inc(count)
+        self.metrics.batch_seconds.observe(seconds)
+
+    def _acknowledge(self, batch: list[Received]) -> None:
+        current = self._connection
+        self.client.ack_many([r.mid for r in batch if r.connection == current and r.qos == 1])

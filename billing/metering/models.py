@@ -1,0 +1,73 @@
+"""Stored telemetry: readings, rejected messages, and the queue of usage to recompute."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing.db import Base, UTCDateTime
+
+# SQLite auto-increments only an INTEGER PRIMARY KEY; elsewhere a table that grows without
+# end wants BIGINT.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Reading(Base):
+    """One telemetry reading. (vehicle_id, msg_id) is unique: a repeat is a duplicate.
+
+    No foreign key to vehicles: the ingest checks the vehicle before storing, vehicles are
+    never deleted, and the key would cost an index probe on the hottest insert path.
+    """
+
+    __tablename__ = "readings"
+    __table_args__ = (Index("ix_readings_vehicle_ts", "vehicle_id", "ts"),)
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    odometer_m: Mapped[int | None] = mapped_column(BigInteger)
+    energy_wh: Mapped[int | None] = mapped_column(BigInteger)
+    battery_pct: Mapped[float | None] = mapped_column(Float)  # informative, never billed
+    trip_id: Mapped[str | None] = mapped_column(String(64))
+    trip_event: Mapped[str | None] = mapped_column(String(5))
+    extra: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RejectedMessage(Base):
+    """Input that could not be stored as readings, kept with why, until replayed."""
+
+    __tablename__ = "rejected_messages"
+    __table_args__ = (Index("ix_rejected_messages_status_received", "status", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(8))  # mqtt | http
+    topic: Mapped[str] = mapped_column(String(300))
+    vehicle_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(String(32), default="$")
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | replayed
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    replay_count: Mapped[int] = mapped_column(default=0)
+
+
+class MeteringQueue(Base):
+    """Vehicles whose usage must be recomputed over [since, until] (plus the next reading).
+
+    The ingest upserts one row per vehicle per batch, keeping the widest window; the metering
+    step recomputes and deletes the row only if `version` did not move meanwhile, so that a
+    window widened by a concurrent batch is never lost.
+    """
+
+    __tablename__ = "metering_queue"
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,242 @@
+"""Telemetry services: the one validate-and-store function behind MQTT and HTTP, and the
+rejected-messages store with its replay.
+
+Rule: every message ends either as readings or as rejected messages, in the same
+transaction — the caller acknowledges the message only after that transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from billing.devices.models import Vehicle
+from billing.errors import Conflict, NotFound
+from billing.metering import telemetry
+from billing.metering.models import RejectedMessage
+from billing.metering.storage import insert_readings
+from billing.metering.telemetry import Reading, Rejection
+from billing.mqtt import vehicle_from_topic
+from billing.pagination import Page, paginate
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes
+    source: str = "mqtt"  # mqtt | http
+
+
+@dataclass
+class StoreOutcome:
+    """What became of a batch of messages."""
+
+    stored: int = 0
+    duplicates: int = 0
+    # (index of the message in the batch, rejection) in batch order
+    rejections: list[tuple[int, Rejection]] = field(default_factory=list)
+    rejected_ids: list[int] = field(default_factory=list)
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _index, rejection in self.rejections:
+            counts[rejection.reason] = counts.get(rejection.reason, 0) + 1
+        return counts
+
+
+class VehicleDirectory:
+    """Which vehicles exist and when they retired, cached for `max_age` seconds.
+
+    Only known vehicles are cached, so a vehicle registered a moment ago is found at once;
+    a retirement reaches the ingest within `max_age` (readings stamped after it are then
+    rejected, and the earlier ones were legitimate usage anyway).
+    """
+
+    def __init__(self, max_age: float = 5.0):
+        self.max_age = max_age
+        self._known: dict[str, dt.datetime | None] = {}
+        self._loaded_at = 0.0
+
+    def lookup(self, session: Session, vehicle_ids: Iterable[str]) -> dict[str, dt.datetime | None]:
+        """{vehicle_id: retired_at or None} for the vehicles that exist."""
+        if time.monotonic() - self._loaded_at > self.max_age:
+            self._known.clear()
+            self._loaded_at = time.monotonic()
+        missing = {vid for vid in vehicle_ids if vid not in self._known}
+        if missing:
+            rows = session.execute(
+                select(Vehicle.id, Vehicle.retired_at).where(Vehicle.id.in_(missing))
+            )
+            self._known.update({row[0]: row[1] for row in rows})
+        return self._known
+
+
+def store_telemetry(
+    session: Session,
+    messages: Sequence[IncomingMessage],
+    now: dt.datetime,
+    *,
+    directory: VehicleDirectory,
+    max_future_seconds: int,
+    record_rejections: bool = True,
+) -> StoreOutcome:
+    """Validate and store a batch of telemetry messages in one transaction, and commit.
+
+    Valid readings are stored once per (vehicle, msg_id): a repeat, in the batch or of a
+    stored reading, counts as a duplicate. Everything else is kept in the rejected-messages
+    store with its reason — unless `record_rejections` is False (a replay updates its record).
+    """
+    outcome = StoreOutcome()
+    topic_vehicles = [vehicle_from_topic(message.topic) for message in messages]
+    vehicles = directory.lookup(session, {vid for vid in topic_vehicles if vid is not None})
+    unique: dict[tuple[str, str], Reading] = {}
+    valid = 0
+    rejected_rows = []
+    latest = now + dt.timedelta(seconds=max_future_seconds)
+    for index, (message, vehicle_id) in enumerate(zip(messages, topic_vehicles, strict=True)):
+        decoded = _validate(message, vehicle_id, vehicles, latest)
+        valid += len(decoded.readings)
+        for reading in decoded.readings:
+            unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
+        for rejection in decoded.rejections:
+            outcome.rejections.append((index, rejection))
+            rejected_rows.append(_rejected_row(message, vehicle_id, rejection, now))
+    outcome.stored = insert_readings(session, list(unique.values()), now)
+    outcome.duplicates = valid - outcome.stored
+    if record_rejections and rejected_rows:
+        session.add_all(rejected_rows)
+        session.flush()
+        outcome.rejected_ids = [row.id for row in rejected_rows]
+    session.commit()
+    return outcome
+
+
+def _validate(
+    message: IncomingMessage,
+    vehicle_id: str | None,
+    vehicles: dict[str, dt.datetime | None],
+    latest: dt.datetime,
+) -> telemetry.Decoded:
+    if vehicle_id is None:
+        reason = f"topic {message.topic!r} is not billing/v1/vehicles/{{vehicle_id}}/telemetry"
+        return telemetry.Decoded([], [Rejection(telemetry.BAD_TOPIC, reason, message.payload)])
+    if vehicle_id not in vehicles:
+        reason = f"vehicle {vehicle_id} is not registered"
+        return telemetry.Decoded(
+            [], [Rejection(telemetry.UNKNOWN_VEHICLE, reason, message.payload)]
+        )
+    limits = telemetry.Limits(latest=latest, retired_at=vehicles[vehicle_id])
+    return telemetry.decode_payload(vehicle_id, message.payload, limits)
+
+
+def _rejected_row(
+    message: IncomingMessage, vehicle_id: str | None, rejection: Rejection, now: dt.datetime
+) -> RejectedMessage:
+    return RejectedMessage(
+        received_at=now,
+        source=message.source,
+        topic=message.topic[:300],
+        vehicle_id=vehicle_id,
+        reason=rejection.reason,
+        message=rejection.message,
+        path=rejection.path,
+        payload=rejection.payload,
+        status="pending",
+    )
+
+
+# --- rejected messages -------------------------------------------------------------------
+
+
+def list_rejected_messages(
+    session: Session,
+    page: int,
+    per_page: int,
+    *,
+    fleet_ids: frozenset[str] | None = None,
+    vehicle_id: str | None = None,
+    reason: str | None = None,
+    status: str | None = None,
+    received_from: dt.datetime | None = None,
+    received_to: dt.datetime | None = None,
+) -> Page:
+    """Rejected messages, newest first; `fleet_ids` limits them to an operator's fleets."""
+    query = select(RejectedMessage).order_by(RejectedMessage.id.desc())
+    if fleet_ids is not None:
+        query = query.where(RejectedMessage.vehicle_id.in_(_fleet_vehicles(fleet_ids)))
+    for column, value in (
+        (RejectedMessage.vehicle_id, vehicle_id),
+        (RejectedMessage.reason, reason),
+        (RejectedMessage.status, status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if received_from is not None:
+        query = query.where(RejectedMessage.received_at >= received_from)
+    if received_to is not None:
+        query = query.where(RejectedMessage.received_at < received_to)
+    return paginate(session, query, page, per_page)
+
+
+def _fleet_vehicles(fleet_ids: frozenset[str]) -> Select:
+    return select(Vehicle.id).where(Vehicle.fleet_id.in_(fleet_ids))
+
+
+def get_rejected_message(
+    session: Session, message_id: int, fleet_ids: frozenset[str] | None = None
+) -> RejectedMessage:
+    query = select(RejectedMessage).where(RejectedMessage.id == message_id)
+    if fleet_ids is not None:
+        query = query.where(RejectedMessage.vehicle_id.in_(_fleet_vehicles(fleet_ids)))
+    rejected = session.scalar(query)
+    if rejected is None:
+        raise NotFound("rejected message", str(message_id))
+    return rejected
+
+
+def replay_rejected_message(
+    session: Session,
+    message_id: int,
+    now: dt.datetime,
+    *,
+    directory: VehicleDirectory,
+    max_future_seconds: int,
+    fleet_ids: frozenset[str] | None = None,
+) -> tuple[RejectedMessage, StoreOutcome]:
+    """Run a rejected message through validation and storage again.
+
+    When it is accepted now (say, its vehicle was registered since), its readings are
+    stored and the record is marked replayed. When it is still refused, the record keeps
+    the new reason and nothing else is stored.
+    """
+    rejected = get_rejected_message(session, message_id, fleet_ids)
+    if rejected.status == "replayed":
+        raise Conflict(f"rejected message {message_id} was already replayed")
+    message = IncomingMessage(topic=rejected.topic, payload=rejected.payload, source="replay")
+    probe = _validate(
+        message,
+        vehicle_from_topic(rejected.topic),
+        directory.lookup(session, [rejected.vehicle_id] if rejected.vehicle_id else []),
+        now + dt.timedelta(seconds=max_future_seconds),
+    )
+    rejected.replay_count += 1
+    if probe.rejections:
+        first = probe.rejections[0]
+        rejected.reason, rejected.message, rejected.path = first.reason, first.message, first.path
+        session.commit()
+        return rejected, StoreOutcome(rejections=[(0, r) for r in probe.rejections])
+    rejected.status, rejected.replayed_at = "replayed", now
+    outcome = store_telemetry(
+        session,
+        [message],
+        now,
+        directory=directory,
+        max_future_seconds=max_future_seconds,
+        record_rejections=False,
+    )
+    return rejected, outcome

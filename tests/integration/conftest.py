@@ -1,0 +1,4 @@
+"""Fixtures of the integration tests that live in their own modules."""
+
+from tests.brokers import account_book, mosquitto  # noqa: F401
+from tests.databases import fresh_db, fresh_url  # noqa: F401

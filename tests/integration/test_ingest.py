@@ -1,0 +1,363 @@
+"""The MQTT ingest consumer against a real Mosquitto: every reading stored exactly once,
+through duplicates, a consumer killed mid-stream, a database outage and a broker restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from billing import migrate
+from billing.db import Database
+from billing.metering.ingest import IngestConsumer
+from billing.metering.models import Reading, RejectedMessage
+from billing.mqtt import BrokerAddress, make_client, telemetry_topic
+from billing.settings import IngestSettings
+from tests.brokers import AccountBook, start_mosquitto
+from tests.databases import SEEDED_AT, seed_fleet
+from tests.services import scratch_postgres_database
+
+pytestmark = pytest.mark.mqtt
+
+VEHICLES = [f"ING-{n}" for n in range(5)]
+GATEWAY = "gw-ingest-test"
+
+
+def reading(n: int, vehicle_index: int = 0, msg_id: str | None = None) -> dict:
+    ts = SEEDED_AT.timestamp() * 1000 + 86_400_000 + n * 30_000
+    return {
+        "msg_id": msg_id or str(uuid.uuid4()),
+        "ts": int(ts),
+        "odometer_m": 1_000_000 + n * 100 + vehicle_index,
+        "energy_wh": 50_000 + n,
+    }
+
+
+def stream(count: int) -> list[tuple[str, bytes]]:
+    """`count` single-reading messages spread over the test vehicles."""
+    return [
+        (telemetry_topic(VEHICLES[n % len(VEHICLES)]), json.dumps(reading(n, n % 5)).encode())
+        for n in range(count)
+    ]
+
+
+def publish_all(address: BrokerAddress, messages: list[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 and return once the broker acknowledged every message."""
+    client = make_client(address)
+    client.max_inflight_messages_set(500)
+    acknowledged, done = [0], threading.Event()
+
+    def on_publish(*_args) -> None:
+        acknowledged[0] += 1
+        if acknowledged[0] == len(messages):
+            done.set()
+
+    client.on_publish = on_publish
+    client.connect(address.host, address.port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1)
+    assert done.wait(60), f"the broker acknowledged {acknowledged[0]} of {len(messages)}"
+    client.disconnect()
+    client.loop_stop()
+
+
+def stored_count(database: Database) -> int:
+    with database.session() as session:
+        return session.scalar(select(func.count()).select_from(Reading)) or 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_consumer(
+    database: Database, address: BrokerAddress, protocol: int = mqtt.MQTTv5, **settings
+) -> Iterator[IngestConsumer]:
+    options = {"client_id": "ingest-test", "batch_size": 200, "batch_delay_ms": 20, **settings}
+    consumer = IngestConsumer(database, address, IngestSettings(**options), protocol=protocol)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        assert consumer.ready.wait(10), "the consumer did not subscribe"
+        yield consumer
+    finally:
+        consumer.stop()
+        thread.join(15)
+        assert not thread.is_alive()
+
+
+@pytest.fixture
+def broker_book() -> tuple[AccountBook, str]:
+    book = AccountBook()
+    return book, book.add_gateway(GATEWAY, tuple(VEHICLES))
+
+
+@pytest.fixture
+def fleet(fresh_db: Database) -> Database:
+    seed_fleet(fresh_db, VEHICLES)
+    return fresh_db
+
+
+def test_every_distinct_reading_is_stored_once_and_repeats_are_counted(
+    tmp_path, fleet, broker_book
+):
+    book, password = broker_book
+    singles = stream(300)
+    batch = [reading(1000 + n, 1) for n in range(50)]
+    messages = singles + singles[:20] + [(telemetry_topic(VEHICLES[1]), json.dumps(batch).encode())]
+    with (
+        start_mosquitto(tmp_path / "broker", book) as broker,
+        running_consumer(fleet, broker.address) as consumer,
+    ):
+        publish_all(broker.address.with_credentials(GATEWAY, password), messages)
+        wait_until(lambda: consumer.metrics.stored._value.get() == 350, what="350 stored")
+        wait_until(lambda: consumer.metrics.duplicates._value.get() == 20, what="duplicates")
+    assert stored_count(fleet) == 350
+    assert consumer.metrics.messages._value.get() == 321
+
+
+def test_bad_messages_are_kept_acknowledged_and_not_redelivered(tmp_path, fleet, broker_book):
+    book, password = broker_book
+    bad = [(telemetry_topic(VEHICLES[0]), b"{not json"), (telemetry_topic(VEHICLES[2]), b"[]")]
+    with start_mosquitto(tmp_path / "broker", book) as broker:
+        with running_consumer(fleet, broker.address):
+            publish_all(broker.address.with_credentials(GATEWAY, password), bad)
+            wait_until(lambda: rejected_reasons(fleet) == ["empty_batch", "malformed_json"])
+        # The same session again gets nothing: both messages were acknowledged.
+        with running_consumer(fleet, broker.address) as again:
+            time.sleep(1)
+            assert again.metrics.messages._value.get() == 0
+    assert rejected_reasons(fleet) == ["empty_batch", "malformed_json"]
+
+
+def rejected_reasons(database: Database) -> list[str]:
+    with database.session() as session:
+        return sorted(session.scalars(select(RejectedMessage.reason)))
+
+
+def test_two_consumers_share_the_stream_and_store_each_reading_once(tmp_path, fleet, broker_book):
+    book, password = broker_book
+    with start_mosquitto(tmp_path / "broker", book) as broker:
+        shared = {"shared_group": "billing"}
+        with (
+            running_consumer(fleet, broker.address, client_id="ingest-a", **shared) as first,
+            running_consumer(fleet, broker.address, client_id="ingest-b", **shared) as second,
+        ):
+            publish_all(broker.address.with_credentials(GATEWAY, password), stream(1000))
+            wait_until(lambda: stored_count(fleet) == 1000, what="1000 stored")
+            time.sleep(0.5)
+    received = [c.metrics.messages._value.get() for c in (first, second)]
+    assert sum(received) == 1000, received
+    assert min(received) > 0, f"one consumer got nothing: {received}"
+    assert first.subscription == "$share/billing/billing/v1/vehicles/+/telemetry"
+
+
+def test_the_consumer_also_works_over_mqtt_3_1_1(tmp_path, fleet, broker_book):
+    book, password = broker_book
+    v311 = {"protocol": mqtt.MQTTv311, "shared_group": "x"}
+    with (
+        start_mosquitto(tmp_path / "broker", book) as broker,
+        running_consumer(fleet, broker.address, **v311) as consumer,
+    ):
+        assert consumer.subscription == "billing/v1/vehicles/+/telemetry"
+        publish_all(broker.address.with_credentials(GATEWAY, password), stream(100))
+        wait_until(lambda: stored_count(fleet) == 100, what="100 stored")
+
+
+def test_a_full_inbox_holds_the_stream_back_without_losing_any_of_it(tmp_path, fleet, broker_book):
+    book, password = broker_book
+    with (
+        start_mosquitto(tmp_path / "broker", book) as broker,
+        running_consumer(fleet, broker.address, max_pending=5, batch_size=3) as consumer,
+    ):
+        publish_all(broker.address.with_credentials(GATEWAY, password), stream(400))
+        wait_until(lambda: stored_count(fleet) == 400, what="400 stored")
+        assert consumer._inbox.maxsize == 5
+
+
+def ingest_process(database_url: str, address: BrokerAddress) -> subprocess.Popen:
+    url = (
+        f"mqtt://{quote(address.username or '', safe='')}:{quote(address.password or '', safe='')}"
+        f"@{address.host}:{address.port}"
+    )
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MQTT_URL": url,
+        "BILLING_INGEST_CLIENT_ID": "ingest-crash-test",
+        "BILLING_INGEST_BATCH_SIZE": "100",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "billing.cli", "ingest"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
+    tmp_path, fresh_url, fleet, broker_book
+):
+    book, password = broker_book
+    messages = stream(3000)
+    with start_mosquitto(tmp_path / "broker", book) as broker:
+        first = ingest_process(fresh_url, broker.address)
+        try:
+            wait_until(lambda: stored_count(fleet) >= 0 and first.poll() is None, 5)
+            time.sleep(2)  # connected and subscribed with a persistent session
+            publisher = threading.Thread(
+                target=publish_all,
+                args=(broker.address.with_credentials(GATEWAY, password), messages),
+            )
+            publisher.start()
+            wait_until(lambda: stored_count(fleet) >= 500, what="500 stored before the kill")
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            killed_at = stored_count(fleet)
+            publisher.join(60)
+        finally:
+            first.kill()
+        assert killed_at < 3000, "the kill came too late to test anything"
+        second = ingest_process(fresh_url, broker.address)
+        try:
+            wait_until(lambda: stored_count(fleet) == 3000, 60, "all 3000 readings")
+            time.sleep(1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(15)
+    with fleet.session() as session:
+        distinct = session.scalar(select(func.count(func.distinct(Reading.msg_id))))
+    expected = {json.loads(payload)["msg_id"] for _topic, payload in messages}
+    assert distinct == len(expected) == stored_count(fleet) == 3000
+    assert second.returncode == 0
+
+
+def test_a_restarted_broker_delivers_what_it_queued_and_the_consumer_reconnects(
+    tmp_path, fleet, broker_book
+):
+    book, password = broker_book
+    directory = tmp_path / "broker"
+    broker = start_mosquitto(directory, book)
+    port = broker.address.port
+    gateway = broker.address.with_credentials(GATEWAY, password)
+    # The consumer's persistent session exists; while it is away the broker queues for it.
+    with running_consumer(fleet, broker.address):
+        pass
+    publish_all(gateway, stream(200))
+    broker.stop()  # Mosquitto saves its sessions and queued messages on the way down
+    broker = start_mosquitto(directory, book, port=port)
+    try:
+        with running_consumer(fleet, broker.address) as consumer:
+            wait_until(lambda: stored_count(fleet) == 200, what="the 200 queued readings")
+            broker.stop()
+            wait_until(lambda: consumer.metrics.connected._value.get() == 0, what="disconnect")
+            broker = start_mosquitto(directory, book, port=port)
+            wait_until(lambda: consumer.metrics.connected._value.get() == 1, what="reconnect")
+            publish_all(gateway, stream(300)[200:])
+            wait_until(lambda: stored_count(fleet) == 300, what="readings after the restart")
+    finally:
+        broker.stop()
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL that a test can cut (connections dropped, new ones refused)
+    and restore: the database becomes unavailable to the ingest, then comes back."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = threading.Event()
+        self.open.set()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.open.clear()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.open.set()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.mark.postgres
+def test_readings_wait_unacknowledged_while_the_database_is_down(tmp_path, broker_book):
+    book, password = broker_book
+    with scratch_postgres_database() as url:
+        database = Database.from_url(url)
+        migrate.upgrade(database.engine)
+        seed_fleet(database, VEHICLES)
+        parsed = make_url(url)
+        proxy = CuttableProxy(parsed.host, parsed.port or 5432)
+        proxied = Database.from_url(
+            parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        )
+        try:
+            with (
+                start_mosquitto(tmp_path / "broker", book) as broker,
+                running_consumer(proxied, broker.address) as consumer,
+            ):
+                gateway = broker.address.with_credentials(GATEWAY, password)
+                publish_all(gateway, stream(100))
+                wait_until(lambda: stored_count(database) == 100, what="100 before the outage")
+                proxy.cut()
+                publish_all(gateway, stream(300)[100:])
+                wait_until(lambda: consumer.metrics.db_errors._value.get() >= 2, what="errors")
+                assert stored_count(database) == 100
+                proxy.restore()
+                wait_until(lambda: stored_count(database) == 300, what="300 after the outage")
+        finally:
+            proxy.close()
+            proxied.engine.dispose()
+            database.engine.dispose()
+    assert consumer.metrics.stored._value.get() == 300
