@@ -17,8 +17,10 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     """The Flask application: the API, its documentation and the health endpoint."""
-    from billing import web
+    from billing import metrics, web
     from billing.devices.views import blp as registry_blp
+    from billing.metering.services import VehicleDirectory
+    from billing.metering.views import blp as telemetry_blp
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -33,13 +35,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.extensions["billing.settings"] = settings
     app.extensions["billing.db"] = database or Database.from_url(settings.effective_database_url)
+    app.extensions["billing.vehicle_directory"] = VehicleDirectory()
     app.teardown_appcontext(web.close_db_session)
 
     api = web.Api(app, spec_kwargs=_spec_kwargs())
     app.register_error_handler(DomainError, web.handle_domain_error)
     # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
     app.register_error_handler(Exception, web.handle_unexpected_error)
-    for blueprint in (registry_blp,):
+    for blueprint in (registry_blp, telemetry_blp):
         api.register_blueprint(blueprint)
 
     @app.get("/healthz")
@@ -47,6 +50,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         web.db_session().execute(text("SELECT 1"))
         return jsonify({"status": "ok"})
 
+    app.add_url_rule("/metrics", view_func=metrics.metrics_view)
     return app
 
 

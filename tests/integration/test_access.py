@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import auth, customer_payload
+from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
+from billing.mqtt import telemetry_topic
+from tests.conftest import NOW, auth, customer_payload
 
 ROLES = ("admin", "finance", "operator", "customer")
 EVERYONE = ROLES
@@ -17,7 +19,7 @@ EVERYONE = ROLES
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # {customer}, {fleet}, {vehicle} are filled from the registry fixture
+    path: str  # {customer}, {fleet}, {vehicle}, {rejected} are filled by the fixtures
     allowed: tuple[str, ...]
     body: dict = field(default_factory=dict)
 
@@ -59,8 +61,28 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/v1/vehicles/{vehicle}/credentials", ("admin", "operator")),
     Endpoint("POST", "/api/v1/fleets/{fleet}/credentials", ("admin", "operator")),
     Endpoint("DELETE", "/api/v1/fleets/{fleet}/credentials", ("admin", "operator")),
+    Endpoint(
+        "POST",
+        "/api/v1/vehicles/{vehicle}/telemetry",
+        ("admin", "operator"),
+        {"msg_id": "access-1", "ts": "2026-11-15T09:00:00Z", "odometer_m": 10},
+    ),
+    Endpoint("GET", "/api/v1/rejected-messages", ("admin", "operator")),
+    Endpoint("GET", "/api/v1/rejected-messages/{rejected}", ("admin", "operator")),
+    Endpoint("POST", "/api/v1/rejected-messages/{rejected}/replay", ("admin", "operator")),
 ]
-PUBLIC = {("GET", "/healthz"), ("GET", "/api/v1/openapi.json"), ("GET", "/static/<path:filename>")}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/static/<path:filename>"),
+}
+ROUTE_PARAMETERS = {
+    "{customer}": "<customer_id>",
+    "{fleet}": "<fleet_id>",
+    "{vehicle}": "<vehicle_id>",
+    "{rejected}": "<int:message_id>",
+}
 
 
 def fill(value, ids: dict[str, str]):
@@ -80,19 +102,38 @@ def call(client, endpoint: Endpoint, key: str, ids: dict[str, str]):
     )
 
 
-def own_ids(registry) -> dict[str, str]:
+@pytest.fixture
+def rejected(session, registry) -> dict[str, str]:
+    """A rejected message of each customer's vehicle (unparsable telemetry)."""
+    outcome = store_telemetry(
+        session,
+        [
+            IncomingMessage(telemetry_topic(registry.vehicle_id), b"{"),
+            IncomingMessage(telemetry_topic(registry.other_vehicle_id), b"{"),
+        ],
+        NOW,
+        directory=VehicleDirectory(max_age=0),
+        max_future_seconds=3600,
+    )
+    own, other = outcome.rejected_ids
+    return {"own": str(own), "other": str(other)}
+
+
+def own_ids(registry, rejected) -> dict[str, str]:
     return {
         "customer": registry.customer_id,
         "fleet": registry.fleet_id,
         "vehicle": registry.vehicle_id,
+        "rejected": rejected["own"],
     }
 
 
-def other_ids(registry) -> dict[str, str]:
+def other_ids(registry, rejected) -> dict[str, str]:
     return {
         "customer": registry.other_customer_id,
         "fleet": registry.other_fleet_id,
         "vehicle": registry.other_vehicle_id,
+        "rejected": rejected["other"],
     }
 
 
@@ -102,20 +143,22 @@ def test_the_access_table_covers_every_route(app):
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    listed = {
-        (e.method, e.path.replace("{customer}", "<customer_id>")
-         .replace("{fleet}", "<fleet_id>").replace("{vehicle}", "<vehicle_id>"))
-        for e in ENDPOINTS
-    }  # fmt: skip
+    listed = {(e.method, route_of(e.path)) for e in ENDPOINTS}
     assert routes - PUBLIC == listed
+
+
+def route_of(path: str) -> str:
+    for placeholder, parameter in ROUTE_PARAMETERS.items():
+        path = path.replace(placeholder, parameter)
+    return path
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_is_allowed_or_forbidden_as_the_table_says(
-    client, keys, registry, endpoint, role
+    client, keys, registry, rejected, endpoint, role
 ):
-    response = call(client, endpoint, keys[role], own_ids(registry))
+    response = call(client, endpoint, keys[role], own_ids(registry, rejected))
     if role in endpoint.allowed:
         assert response.status_code not in (401, 403, 404), response.json
     else:
@@ -132,8 +175,8 @@ SCOPED_CASES = [
 
 
 @pytest.mark.parametrize(("endpoint", "role"), SCOPED_CASES)
-def test_a_scoped_key_gets_404_outside_its_scope(client, keys, registry, endpoint, role):
-    response = call(client, endpoint, keys[role], other_ids(registry))
+def test_a_scoped_key_gets_404_outside_its_scope(client, keys, registry, rejected, endpoint, role):
+    response = call(client, endpoint, keys[role], other_ids(registry, rejected))
     assert response.status_code == 404, response.json
     assert response.json["error"]["code"] == "not_found"
 
@@ -147,7 +190,7 @@ def test_listings_show_only_what_the_key_may_see(client, keys, registry, role, v
     body = client.get(f"/api/v1/{collection}", headers=auth(keys[role])).json
     assert body["total"] == visible
     if visible == 1:
-        expected = own_ids(registry)[collection.removesuffix("s")]
+        expected = own_ids(registry, {"own": ""})[collection.removesuffix("s")]
         assert [item["id"] for item in body["items"]] == [expected]
 
 
