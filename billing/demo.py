@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from billing.auth import ApiKey, Principal, create_api_key, digest_key
 from billing.devices import services
 from billing.devices.models import Customer
+from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 
 DEMO_CUSTOMER = {
     "name": "Livraisons Picardes SAS",
@@ -38,6 +39,7 @@ def seed_demo(session: Session, now: dt.datetime) -> bool:
     """Create the demo registry once; False when the database already holds customers."""
     if session.scalar(select(Customer.id).limit(1)) is not None:
         return False
+    load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, now)  # the demo plan among them
     customer = services.create_customer(session, DEMO_CUSTOMER, now)
     fleet = services.create_fleet(
         session, SYSTEM, {"customer_id": customer.id, "name": "Amiens centre"}, now

@@ -120,6 +120,14 @@ def registry(session) -> Registry:
 
 
 @pytest.fixture
+def example_plans(session) -> list[str]:
+    """The plans of config/plans (flotte-pro, liberte, urbain), at version 1; their codes."""
+    from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+
+    return [p.code for p in load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, NOW)]
+
+
+@pytest.fixture
 def keys(session, registry: Registry) -> dict[str, str]:
     """Plain keys by role; operator and customer keys are scoped to customer A."""
     made = {

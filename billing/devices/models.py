@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, UTCDateTime, utcnow
@@ -93,7 +101,15 @@ class PlanAssignment(Base):
     """
 
     __tablename__ = "plan_assignments"
-    __table_args__ = (Index("ix_plan_assignments_vehicle_start", "vehicle_id", "effective_at"),)
+    __table_args__ = (
+        Index("ix_plan_assignments_vehicle_start", "vehicle_id", "effective_at"),
+        # An assignment names the version it was priced with (price protection: a new
+        # version of the plan does not move existing assignments). Rows from before plans
+        # were stored have no version and are not checked (a NULL column skips the key).
+        ForeignKeyConstraint(
+            ["plan_code", "plan_version"], ["plan_versions.plan_code", "plan_versions.version"]
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"))

@@ -33,6 +33,7 @@ from billing.devices.models import (
 from billing.errors import Conflict, Invalid, NotFound
 from billing.ids import new_id
 from billing.pagination import Page, paginate
+from billing.pricing.services import assignable_plan_version
 
 # --- visibility -------------------------------------------------------------------------
 
@@ -375,10 +376,14 @@ def assign_plan(
     """Put a vehicle on a plan from `effective_at`, ending the assignment in force then.
 
     History is append-only: an assignment may start only after the latest one started.
+    The assignment records the plan's version (`plan_version`, default the latest) and
+    keeps it when the plan gets new versions; assigning the plan again takes the latest.
+    Unknown and archived plans are refused (422 naming `plan_code`).
     """
     vehicle = get_vehicle(session, principal, vehicle_id)
     if vehicle.status != "active":
         raise Conflict(f"vehicle {vehicle_id} is retired")
+    version = assignable_plan_version(session, plan_code, plan_version)
     latest = session.scalars(
         _assignments(vehicle_id).order_by(None).order_by(PlanAssignment.effective_at.desc())
     ).first()
@@ -398,7 +403,7 @@ def assign_plan(
         id=new_id("asg"),
         vehicle=vehicle,
         plan_code=plan_code,
-        plan_version=plan_version,
+        plan_version=version.version,
         effective_at=effective_at,
     )
     session.add(assignment)

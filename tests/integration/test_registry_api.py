@@ -167,7 +167,9 @@ def test_moving_a_vehicle_to_another_fleet_keeps_its_history(client, keys, regis
     assert history[0].ended_at.isoformat() == "2026-11-19T23:00:00+00:00"
 
 
-def test_retiring_a_vehicle_ends_its_plan_and_freezes_it(client, keys, registry, session):
+def test_retiring_a_vehicle_ends_its_plan_and_freezes_it(
+    client, keys, registry, session, example_plans
+):
     headers = auth(keys["admin"])
     url = f"/api/v1/vehicles/{registry.vehicle_id}"
     client.post(
@@ -182,7 +184,7 @@ def test_retiring_a_vehicle_ends_its_plan_and_freezes_it(client, keys, registry,
     assert client.patch(url, json={"model": "s2"}, headers=headers).status_code == 409
 
 
-def test_plan_assignments_form_a_history_without_overlap(client, keys, registry):
+def test_plan_assignments_form_a_history_without_overlap(client, keys, registry, example_plans):
     headers = auth(keys["admin"])
     url = f"/api/v1/vehicles/{registry.vehicle_id}/plan"
     first = client.post(
