@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.devices.views import blp as registry_blp
     from billing.metering.services import VehicleDirectory
     from billing.metering.views import blp as telemetry_blp
+    from billing.pricing.views import blp as plans_blp
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_error_handler(DomainError, web.handle_domain_error)
     # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
     app.register_error_handler(Exception, web.handle_unexpected_error)
-    for blueprint in (registry_blp, telemetry_blp):
+    for blueprint in (registry_blp, telemetry_blp, plans_blp):
         api.register_blueprint(blueprint)
 
     @app.get("/healthz")

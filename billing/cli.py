@@ -13,6 +13,8 @@ import click
 
 from billing.broker_cli import broker
 from billing.db import Database, utcnow
+from billing.metering.commands import usage
+from billing.pricing.commands import describe, load_plan_files, plans
 from billing.settings import Settings, load_settings
 from billing.simulate_cli import simulate
 
@@ -37,6 +39,10 @@ class AppContext:
             self._database = Database.from_url(self.settings.effective_database_url)
         return self._database
 
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.engine.dispose()
+
 
 pass_context = click.make_pass_decorator(AppContext, ensure=True)
 
@@ -45,7 +51,7 @@ pass_context = click.make_pass_decorator(AppContext, ensure=True)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Usage billing for scooters rented by use."""
-    ctx.ensure_object(AppContext)
+    ctx.call_on_close(ctx.ensure_object(AppContext).close)
 
 
 @main.group()
@@ -199,10 +205,13 @@ def run(app: AppContext) -> None:
     """Run everything on this machine: migrate, seed a demo, serve the API."""
     from billing import migrate
     from billing.demo import demo_admin_key, seed_demo
+    from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 
     settings = app.settings
     migrate.upgrade(app.database.engine)
     with app.database.session() as session:
+        for loaded in load_plan_files(session, DEFAULT_PLANS_DIRECTORY):
+            click.echo(describe(loaded), err=True)
         if seed_demo(session, utcnow()):
             click.echo("seeded the demo customer, fleet and vehicles", err=True)
         key = demo_admin_key(session, settings.data_dir)
@@ -238,8 +247,25 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
     waitress.serve(flask_app, host=host, port=port, threads=threads, ident="billing")
 
 
+@main.command()
+@pass_context
+def schedule(app: AppContext) -> None:
+    """Run the periodic jobs: metering, period close and invoicing (scheduler role)."""
+    import signal
+
+    from billing.scheduler import build_scheduler
+
+    scheduler = build_scheduler(app.database, app.settings)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
+    click.echo("scheduler running", err=True)
+    scheduler.start()
+
+
 main.add_command(broker)
 main.add_command(simulate)
+main.add_command(plans)
+main.add_command(usage)
 
 if __name__ == "__main__":
     sys.exit(main())

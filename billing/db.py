@@ -154,3 +154,18 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self.sessionmaker() as session:
             yield session
+
+
+def bulk_insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows at once: COPY on PostgreSQL (SQLAlchemy's executemany there sends a
+    statement per row), executemany elsewhere. Values must already be the column types'."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(model.__table__.insert(), rows)
+        return
+    names = list(rows[0])
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])

@@ -1,8 +1,9 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
-from billing import auth  # noqa: F401
+from billing import auth, jobs  # noqa: F401
 from billing.db import Base
 from billing.devices import models as devices_models  # noqa: F401
 from billing.metering import models as metering_models  # noqa: F401
+from billing.pricing import models as pricing_models  # noqa: F401
 
 metadata = Base.metadata

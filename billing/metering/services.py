@@ -11,18 +11,23 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from billing.auth import Principal
 from billing.devices.models import Vehicle
+from billing.devices.services import get_customer, get_vehicle
 from billing.errors import Conflict, NotFound
-from billing.metering import telemetry
+from billing.metering import queries, telemetry, usage
 from billing.metering.models import RejectedMessage
 from billing.metering.storage import insert_readings
 from billing.metering.telemetry import Reading, Rejection
 from billing.mqtt import vehicle_from_topic
 from billing.pagination import Page, paginate
+from billing.periods import Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +245,70 @@ def replay_rejected_message(
         record_rejections=False,
     )
     return rejected, outcome
+
+
+# --- usage -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerUsage:
+    customer_id: str
+    period: Period
+    timezone: str
+    start: dt.datetime
+    end: dt.datetime
+    segments: list[queries.SegmentUsage]
+    total: usage.Usage
+    freshness: queries.Freshness
+
+
+def customer_usage(
+    session: Session, principal: Principal, customer_id: str, period: Period
+) -> CustomerUsage:
+    """The customer's usage in a calendar month of its time zone, per vehicle and plan."""
+    customer = get_customer(session, principal, customer_id)
+    zone = ZoneInfo(customer.timezone)
+    start, end = period.bounds(zone)
+    segments = queries.segments_usage(
+        session, queries.customer_segments(session, customer_id, start, end), zone
+    )
+    return CustomerUsage(
+        customer_id=customer_id,
+        period=period,
+        timezone=customer.timezone,
+        start=start,
+        end=end,
+        segments=segments,
+        total=sum_usage(s.usage for s in segments),
+        freshness=queries.freshness(session, {s.segment.vehicle_id for s in segments}, end),
+    )
+
+
+def sum_usage(usages: Iterable[usage.Usage]) -> usage.Usage:
+    """Usage added up; active days add up too (a day active on two vehicles counts twice:
+    they are vehicle-days, as plans price them)."""
+    items = list(usages)
+    return usage.Usage(
+        distance_km=sum((u.distance_km for u in items), Decimal(0)),
+        energy_kwh=sum((u.energy_kwh for u in items), Decimal(0)),
+        trips=sum(u.trips for u in items),
+        trip_minutes=sum((u.trip_minutes for u in items), Decimal(0)),
+        active_days=sum(u.active_days for u in items),
+    )
+
+
+def vehicle_usage(
+    session: Session,
+    principal: Principal,
+    vehicle_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    granularity: str,
+) -> tuple[str, list[tuple[dt.datetime, usage.Usage]]]:
+    """A vehicle's usage per local hour, day or month of its customer's time zone."""
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    zone_name = vehicle.fleet.customer.timezone
+    series = queries.vehicle_usage_series(
+        session, vehicle_id, start, end, granularity, ZoneInfo(zone_name)
+    )
+    return zone_name, series

@@ -339,7 +339,7 @@ def usage_from_buckets(
         distance_km=Decimal(distance_m).scaleb(-3),
         energy_kwh=Decimal(energy_wh).scaleb(-3),
         trips=trips,
-        trip_minutes=_minutes(trip_seconds),
+        trip_minutes=minutes(trip_seconds),
         active_days=len(active),
     )
 
@@ -624,7 +624,7 @@ def _bucket_boundary(instant: datetime, name: str) -> datetime:
     return instant
 
 
-def _minutes(seconds: int) -> Decimal:
+def minutes(seconds: int) -> Decimal:
     # seconds / 60 terminates (within 2 decimals) when seconds is a multiple of 3; 6 places
     # keep those exact and round the others (thirds of a minute) half-up.
     scaled, remainder = divmod(seconds * 10**_MINUTE_PLACES, 60)

@@ -1,14 +1,18 @@
-"""Telemetry over HTTP (backfill, gateways without MQTT) and the rejected-messages store."""
+"""Telemetry over HTTP (backfill, gateways without MQTT), the rejected-messages store,
+usage queries and anomalies."""
+
+from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing.db import utcnow
-from billing.devices.services import get_vehicle
+from billing.devices.services import get_customer, get_vehicle
 from billing.errors import Invalid
-from billing.metering import schemas, services
+from billing.metering import anomalies, schemas, services
 from billing.mqtt import telemetry_topic
+from billing.periods import Period
 from billing.web import current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint("telemetry", __name__, url_prefix="/api/v1", description="Telemetry")
@@ -111,3 +115,129 @@ class ReplayRejectedMessage(MethodView):
             "rejected": _rejections(outcome),
         }
         return {"rejected_message": rejected, "result": result}
+
+
+# --- usage -------------------------------------------------------------------------------
+
+
+EVERYONE = ("admin", "finance", "operator", "customer")
+
+
+@blp.route("/vehicles/<vehicle_id>/usage")
+class VehicleUsage(MethodView):
+    @roles(*EVERYONE)
+    @blp.arguments(schemas.VehicleUsageArgs, location="query")
+    @blp.response(200, schemas.VehicleUsageSchema)
+    def get(self, args, vehicle_id):
+        """A vehicle's usage per local hour, day or month of its customer's time zone."""
+        now = utcnow()
+        start = args.get("from_") or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        zone, series = services.vehicle_usage(
+            db_session(),
+            current_principal(),
+            vehicle_id,
+            start,
+            args.get("to") or now,
+            args["granularity"],
+        )
+        return {
+            "vehicle_id": vehicle_id,
+            "timezone": zone,
+            "granularity": args["granularity"],
+            "points": [{"start": key.isoformat(), "usage": value} for key, value in series],
+        }
+
+
+@blp.route("/customers/<customer_id>/usage")
+class CustomerUsage(MethodView):
+    @roles(*EVERYONE)
+    @blp.arguments(schemas.PeriodArgs, location="query")
+    @blp.response(200, schemas.CustomerUsageSchema)
+    def get(self, args, customer_id):
+        """A customer's usage in a calendar month, per vehicle, cut at plan changes."""
+        session, principal = db_session(), current_principal()
+        period = _period(session, principal, customer_id, args.get("period"))
+        result = services.customer_usage(session, principal, customer_id, period)
+        return {
+            "customer_id": customer_id,
+            "period": str(result.period),
+            "timezone": result.timezone,
+            "start": result.start,
+            "end": result.end,
+            "vehicles": _by_vehicle(result.segments),
+            "total": result.total,
+            "freshness": result.freshness,
+        }
+
+
+def _period(session, principal, customer_id: str, text: str | None) -> Period:
+    if text:
+        return Period.parse(text)
+    customer = get_customer(session, principal, customer_id)
+    return Period.containing(utcnow(), ZoneInfo(customer.timezone))
+
+
+def _by_vehicle(segments) -> list[dict]:
+    grouped: dict[str, list] = {}
+    for item in segments:
+        grouped.setdefault(item.segment.vehicle_id, []).append(item)
+    return [
+        {
+            "vehicle_id": vehicle_id,
+            "usage": services.sum_usage(item.usage for item in items),
+            "segments": [
+                {
+                    "plan_code": item.segment.plan_code,
+                    "plan_version": item.segment.plan_version,
+                    "start": item.segment.start,
+                    "end": item.segment.end,
+                    "vehicle_days": item.vehicle_days,
+                    "usage": item.usage,
+                }
+                for item in items
+            ],
+        }
+        for vehicle_id, items in grouped.items()
+    ]
+
+
+# --- anomalies ---------------------------------------------------------------------------
+
+
+@blp.route("/anomalies")
+class Anomalies(MethodView):
+    @roles("admin", "operator")
+    @blp.arguments(schemas.AnomalyListArgs, location="query")
+    @blp.response(200, page_schema(schemas.AnomalySchema))
+    def get(self, args):
+        """Anomalies in telemetry; held jumps wait for a decision."""
+        return page_body(anomalies.list_anomalies(db_session(), fleet_ids=_fleet_scope(), **args))
+
+
+def _decide(anomaly_id: int, decision: str):
+    return anomalies.decide_anomaly(
+        db_session(),
+        anomaly_id,
+        decision,
+        utcnow(),
+        decided_by=current_principal().key_id,
+        fleet_ids=_fleet_scope(),
+    )
+
+
+@blp.route("/anomalies/<int:anomaly_id>/accept")
+class AcceptAnomaly(MethodView):
+    @roles("admin", "operator")
+    @blp.response(200, schemas.AnomalySchema)
+    def post(self, anomaly_id):
+        """Bill the distance of a held jump (the vehicle is re-metered)."""
+        return _decide(anomaly_id, "accepted")
+
+
+@blp.route("/anomalies/<int:anomaly_id>/reject")
+class RejectAnomaly(MethodView):
+    @roles("admin", "operator")
+    @blp.response(200, schemas.AnomalySchema)
+    def post(self, anomaly_id):
+        """Never bill the distance of a held jump (the vehicle is re-metered)."""
+        return _decide(anomaly_id, "rejected")

@@ -7,9 +7,12 @@ ship without its access rules being tested.
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 
+from billing.metering.models import AnomalyRecord
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
+from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from tests.conftest import NOW, auth, customer_payload
 
 ROLES = ("admin", "finance", "operator", "customer")
@@ -19,7 +22,7 @@ EVERYONE = ROLES
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # {customer}, {fleet}, {vehicle}, {rejected} are filled by the fixtures
+    path: str  # {customer}, {fleet}, {vehicle}, {rejected}, {plan} are filled by the fixtures
     allowed: tuple[str, ...]
     body: dict = field(default_factory=dict)
 
@@ -28,6 +31,7 @@ class Endpoint:
 
 
 PLAN = {"plan_code": "urbain", "effective_at": "2026-11-01T00:00:00+01:00"}
+URBAIN = yaml.safe_load((DEFAULT_PLANS_DIRECTORY / "urbain.yaml").read_text(encoding="utf-8"))
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/customers", EVERYONE),
     Endpoint("POST", "/api/v1/customers", ("admin",), customer_payload()),
@@ -70,6 +74,21 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/rejected-messages", ("admin", "operator")),
     Endpoint("GET", "/api/v1/rejected-messages/{rejected}", ("admin", "operator")),
     Endpoint("POST", "/api/v1/rejected-messages/{rejected}/replay", ("admin", "operator")),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}/usage", EVERYONE),
+    Endpoint("GET", "/api/v1/customers/{customer}/usage", EVERYONE),
+    Endpoint("GET", "/api/v1/anomalies", ("admin", "operator")),
+    Endpoint("POST", "/api/v1/anomalies/{anomaly}/accept", ("admin", "operator")),
+    Endpoint("POST", "/api/v1/anomalies/{anomaly}/reject", ("admin", "operator")),
+    Endpoint("GET", "/api/v1/plans", EVERYONE),
+    Endpoint("POST", "/api/v1/plans", ("admin",), {**URBAIN, "code": "access-test"}),
+    Endpoint("GET", "/api/v1/plans/{plan}", EVERYONE),
+    Endpoint("PUT", "/api/v1/plans/{plan}", ("admin",), URBAIN),
+    Endpoint("DELETE", "/api/v1/plans/{plan}", ("admin",)),
+    Endpoint("GET", "/api/v1/plans/{plan}/versions", EVERYONE),
+    Endpoint("POST", "/api/v1/plans/{plan}/preview", EVERYONE, {"usage": {"trips": "40"}}),
+    Endpoint(
+        "POST", "/api/v1/plans/{plan}/migrate", ("admin",), {"effective_at": "2026-12-01T00:00:00Z"}
+    ),
 ]
 PUBLIC = {
     ("GET", "/healthz"),
@@ -82,6 +101,8 @@ ROUTE_PARAMETERS = {
     "{fleet}": "<fleet_id>",
     "{vehicle}": "<vehicle_id>",
     "{rejected}": "<int:message_id>",
+    "{anomaly}": "<int:anomaly_id>",
+    "{plan}": "<code>",
 }
 
 
@@ -116,7 +137,20 @@ def rejected(session, registry) -> dict[str, str]:
         max_future_seconds=3600,
     )
     own, other = outcome.rejected_ids
-    return {"own": str(own), "other": str(other)}
+    return {"own": str(own), "other": str(other), **held_jumps(session, registry)}
+
+
+def held_jumps(session, registry) -> dict[str, str]:
+    jumps = [
+        AnomalyRecord(
+            vehicle_id=vehicle_id, kind="implausible_jump", msg_id="m2", previous_msg_id="m1",
+            ts=NOW, distance_m=90_000, details="90 km in 5 min", status="held", detected_at=NOW,
+        )
+        for vehicle_id in (registry.vehicle_id, registry.other_vehicle_id)
+    ]  # fmt: skip
+    session.add_all(jumps)
+    session.commit()
+    return {"own_anomaly": str(jumps[0].id), "other_anomaly": str(jumps[1].id)}
 
 
 def own_ids(registry, rejected) -> dict[str, str]:
@@ -125,6 +159,8 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "fleet": registry.fleet_id,
         "vehicle": registry.vehicle_id,
         "rejected": rejected["own"],
+        "anomaly": rejected.get("own_anomaly", ""),
+        "plan": "urbain",
     }
 
 
@@ -134,6 +170,8 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "fleet": registry.other_fleet_id,
         "vehicle": registry.other_vehicle_id,
         "rejected": rejected["other"],
+        "anomaly": rejected["other_anomaly"],
+        "plan": "urbain",  # plans are not scoped: every role reads every plan
     }
 
 
@@ -156,7 +194,7 @@ def route_of(path: str) -> str:
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_is_allowed_or_forbidden_as_the_table_says(
-    client, keys, registry, rejected, endpoint, role
+    client, keys, registry, rejected, example_plans, endpoint, role
 ):
     response = call(client, endpoint, keys[role], own_ids(registry, rejected))
     if role in endpoint.allowed:
@@ -170,7 +208,7 @@ SCOPED_CASES = [
     pytest.param(endpoint, role, id=f"{role} {endpoint}")
     for endpoint in ENDPOINTS
     for role in ("operator", "customer")
-    if "{" in endpoint.path and role in endpoint.allowed
+    if "{" in endpoint.path.replace("{plan}", "") and role in endpoint.allowed
 ]
 
 

@@ -1,0 +1,169 @@
+"""Usage queries and rebuilds: a customer with 100 vehicles and a month of readings.
+
+Each vehicle rides several trips a day with a reading every 30 s while riding. The
+benchmark stores the readings, runs `billing usage rebuild` (readings/s), then asks for
+the customer's month of usage from the rollups many times (median and p95 in ms).
+
+    python bench/usage.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert
+
+from bench._support import database, postgres_server, report, scratch_database, self_peak_rss_mb
+from billing.auth import Principal
+from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
+from billing.metering.rebuild import rebuild_rollups
+from billing.metering.services import customer_usage
+from billing.metering.storage import insert_readings
+from billing.metering.telemetry import Reading
+from billing.periods import Period
+
+PERIOD = Period(2026, 10)
+START = dt.datetime(2026, 9, 30, 22, 0, tzinfo=dt.UTC)  # 1 October, midnight in Paris
+ADMIN = Principal(key_id="bench", role="admin")
+
+
+def seed(url: str, vehicles: int) -> list[str]:
+    db = database(url)
+    now = dt.datetime.now(dt.UTC)
+    ids = [f"U-{n:04d}" for n in range(vehicles)]
+    with db.session() as session:
+        session.execute(
+            insert(Customer).values(
+                id="cus_usage", name="Usage SAS", email="u@bench.example", address_line1="1 rue",
+                address_line2="", postal_code="80000", city="Amiens", country="FR",
+                language="fr", timezone="Europe/Paris", currency="EUR", status="active",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Fleet).values(
+                id="flt_usage", customer_id="cus_usage", name="bench", status="active",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Vehicle),
+            [{"id": v, "fleet_id": "flt_usage", "model": "s1", "serial": v, "status": "active",
+              "created_at": now, "updated_at": now, "notes": ""} for v in ids],
+        )  # fmt: skip
+        session.execute(
+            insert(FleetMembership),
+            [{"vehicle_id": v, "fleet_id": "flt_usage", "started_at": START} for v in ids],
+        )
+        session.commit()
+    db.engine.dispose()
+    return ids
+
+
+def rides(vehicle_index: int, days: int, trips_per_day: int, trip_readings: int):
+    """A vehicle's readings: trips spread over working hours, a reading every 30 s."""
+    odometer, energy = 1_000_000 + vehicle_index * 7919, 200_000
+    for day in range(days):
+        for trip in range(trips_per_day):
+            begin = START + dt.timedelta(days=day, hours=7 + trip * 11 / trips_per_day)
+            trip_id = f"t{day}-{trip}"
+            for n in range(trip_readings):
+                odometer += 150 + (vehicle_index + n) % 60  # 18 to 25 km/h
+                energy += 4
+                event = "start" if n == 0 else "end" if n == trip_readings - 1 else None
+                yield (begin + dt.timedelta(seconds=30 * n), odometer, energy, trip_id, event)
+
+
+def store(url: str, ids: list[str], days: int, trips_per_day: int, trip_readings: int) -> int:
+    db = database(url)
+    received = dt.datetime.now(dt.UTC)
+    count = 0
+    with db.session() as session:
+        for index, vehicle_id in enumerate(ids):
+            batch = [
+                Reading(vehicle_id, f"{vehicle_id}-{n}", ts, odometer, energy, 80.0,
+                        trip_id if event else None, event, None)
+                for n, (ts, odometer, energy, trip_id, event) in enumerate(
+                    rides(index, days, trips_per_day, trip_readings)
+                )
+            ]  # fmt: skip
+            count += insert_readings(session, batch, received)
+            session.commit()
+    db.engine.dispose()
+    return count
+
+
+def time_rebuild(url: str) -> tuple[float, int]:
+    db = database(url)
+    with db.session() as session:
+        started = time.perf_counter()
+        result = rebuild_rollups(session, dt.datetime.now(dt.UTC), max_speed_kmh=60)
+        seconds = time.perf_counter() - started
+    db.engine.dispose()
+    return result.readings / seconds, result.readings
+
+
+def time_statements(url: str, repeat: int) -> list[float]:
+    db = database(url)
+    timings = []
+    with db.session() as session:
+        customer_usage(session, ADMIN, "cus_usage", PERIOD)  # warm the caches
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = customer_usage(session, ADMIN, "cus_usage", PERIOD)
+            timings.append((time.perf_counter() - started) * 1000)
+            session.rollback()
+    db.engine.dispose()
+    assert result.total.distance_km > 0
+    return timings
+
+
+def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, repeat: int) -> dict:
+    with scratch_database(kind) as url:
+        ids = seed(url, vehicles)
+        stored = store(url, ids, days, trips, trip_readings)
+        rebuild_rate, _rebuilt = time_rebuild(url)
+        timings = sorted(time_statements(url, repeat))
+    return {
+        "statement_ms_median": round(statistics.median(timings), 2),
+        "statement_ms_p95": round(timings[int(len(timings) * 0.95) - 1], 2),
+        "rebuild_readings_per_s": round(rebuild_rate),
+        "readings": stored,
+        "vehicles": vehicles,
+        "days": days,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 days instead of a month")
+    args = parser.parse_args()
+    # A month: 100 vehicles, 6 trips a day of 40 min (80 readings), 31 days: 1.5 M readings.
+    days, repeat = (5, 30) if args.quick else (31, 100)
+    backends = ["postgresql", "sqlite"] if postgres_server() else ["sqlite"]
+    results = {}
+    for kind in backends:
+        results[kind] = run(kind, 100, days, 6, 80, repeat)
+        print(f"{kind}: {json.dumps(results[kind])}", file=sys.stderr)
+    headline = results[backends[0]]
+    report(
+        {
+            **{k: headline[k] for k in ("statement_ms_median", "statement_ms_p95")},
+            "rebuild_readings_per_s": headline["rebuild_readings_per_s"],
+            "database": backends[0],
+            "peak_rss_mb": round(self_peak_rss_mb(), 1),
+            "details": results,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

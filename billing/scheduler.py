@@ -1,0 +1,80 @@
+"""`billing schedule`: the periodic jobs, each run by one process at a time.
+
+Jobs only fan work out to service functions. Several schedulers may run (for
+availability); a lease in the database (billing.jobs) makes sure that one of them at a
+time runs a given job, and a job missed while every scheduler was down simply runs at
+the next start, since each job works from the state of the database, not from its own
+memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from billing.db import Database, utcnow
+from billing.jobs import new_holder, release_lease, take_lease
+from billing.metering.rollups import update_rollups
+from billing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    seconds: float
+    run: Callable[[Database, Settings], object]
+
+
+def meter(database: Database, settings: Settings) -> int:
+    """Bring the usage rollups up to date with every stored reading; vehicles metered."""
+    total = 0
+    with database.session() as session:
+        while result := update_rollups(
+            session, utcnow(), max_speed_kmh=settings.metering.max_speed_kmh
+        ).vehicles:
+            total += result
+    return total
+
+
+def jobs(settings: Settings) -> list[Job]:
+    return [Job("meter", settings.metering.interval_seconds, meter)]
+
+
+def run_under_lease(database: Database, settings: Settings, job: Job, holder: str) -> bool:
+    """Run `job` if no other scheduler holds its lease; False when skipped."""
+    with database.session() as session:
+        if not take_lease(session, job.name, holder, utcnow(), LEASE):
+            return False
+    try:
+        job.run(database, settings)
+    except Exception:
+        log.exception("job %s failed; it runs again at its next turn", job.name)
+    finally:
+        with database.session() as session:
+            release_lease(session, job.name, holder, utcnow())
+    return True
+
+
+def build_scheduler(database: Database, settings: Settings) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=dt.UTC)
+    holder = new_holder()
+    for job in jobs(settings):
+        scheduler.add_job(
+            run_under_lease,
+            IntervalTrigger(seconds=job.seconds),
+            args=(database, settings, job, holder),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=dt.datetime.now(dt.UTC),  # catch up at start
+        )
+    return scheduler

@@ -1,0 +1,82 @@
+"""`billing usage meter|verify|rebuild` and the scheduler's metering job, on a committed
+database shared with the command line."""
+
+import datetime as dt
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from billing.cli import main
+from billing.jobs import JobLease, new_holder, take_lease
+from billing.metering.models import UsageBucket
+from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
+from billing.mqtt import telemetry_topic
+from billing.scheduler import jobs, run_under_lease
+from billing.settings import load_settings
+from tests.databases import seed_fleet
+
+NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def store(database, vehicle_id, *points):
+    documents = [
+        {"msg_id": f"{vehicle_id}-{n}", "ts": (NOW - dt.timedelta(minutes=m)).isoformat(),
+         "odometer_m": odometer}
+        for n, (m, odometer) in enumerate(points)
+    ]  # fmt: skip
+    with database.session() as session:
+        store_telemetry(
+            session,
+            [IncomingMessage(telemetry_topic(vehicle_id), json.dumps(documents).encode())],
+            NOW,
+            directory=VehicleDirectory(max_age=0),
+            max_future_seconds=60,
+        )
+
+
+def run(fresh_url, tmp_path, *args):
+    environment = {"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)}
+    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
+
+
+def test_verify_finds_drift_and_rebuild_repairs_it(fresh_db, fresh_url, tmp_path):
+    seed_fleet(fresh_db, ["CLI-1", "CLI-2"])
+    store(fresh_db, "CLI-1", (50, 1000), (40, 4000), (30, 9000))
+    store(fresh_db, "CLI-2", (20, 0), (10, 2500))
+    assert run(fresh_url, tmp_path, "usage", "meter").exit_code == 0
+    clean = run(fresh_url, tmp_path, "usage", "verify")
+    assert clean.exit_code == 0, clean.output
+    assert "checked 2 vehicles, 5 readings: 0 difference(s)" in clean.stderr
+    with fresh_db.session() as session:
+        session.execute(update(UsageBucket).values(distance_m=UsageBucket.distance_m + 7))
+        session.commit()
+    drifted = run(fresh_url, tmp_path, "usage", "verify")
+    assert drifted.exit_code == 1
+    assert "CLI-1: buckets" in drifted.stdout
+    rebuilt = run(fresh_url, tmp_path, "usage", "rebuild")
+    assert "rebuilt 2 vehicles, 5 readings" in rebuilt.stderr
+    assert run(fresh_url, tmp_path, "usage", "verify").exit_code == 0
+    with fresh_db.session() as session:
+        total = sum(session.scalars(select(UsageBucket.distance_m)))
+    assert total == 8000 + 2500
+
+
+def test_only_one_scheduler_at_a_time_runs_the_metering_job(fresh_db, tmp_path):
+    seed_fleet(fresh_db, ["JOB-1"])
+    store(fresh_db, "JOB-1", (30, 0), (20, 1500))
+    settings = load_settings(data_dir=tmp_path)
+    [meter] = [job for job in jobs(settings) if job.name == "meter"]
+    other = new_holder()
+    with fresh_db.session() as session:
+        assert take_lease(session, "meter", other, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5))
+    assert run_under_lease(fresh_db, settings, meter, new_holder()) is False
+    with fresh_db.session() as session:
+        assert session.scalars(select(UsageBucket)).all() == []
+        # The other holder crashed: its lease expires and the job runs again.
+        expired = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        session.execute(update(JobLease).values(expires_at=expired))
+        session.commit()
+    assert run_under_lease(fresh_db, settings, meter, new_holder()) is True
+    with fresh_db.session() as session:
+        assert sum(session.scalars(select(UsageBucket.distance_m))) == 1500
