@@ -1,0 +1,195 @@
+"""The priced statement of one customer for one month: the single computation behind
+usage statements and invoices, so that a closed period's statement and its invoice agree
+to the cent (DESIGN 2.6; issue 7).
+
+Usage comes from the rollups, cut into segments at plan and owner changes (see
+billing.metering.queries). Segments are grouped by plan version and rated together, so
+pooled charges see the customer's whole pool on that version. VAT follows the customer:
+French VAT at the plan's rate, or reverse charge (category AE, 0 %) for a business in
+another EU country with a VAT number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from billing.devices.models import Customer
+from billing.metering import queries
+from billing.metering.usage import Usage
+from billing.periods import Period
+from billing.pricing import rating
+from billing.pricing.models import PlanVersion
+from billing.pricing.plans import Plan
+from billing.pricing.services import get_plan_version
+from billing.pricing.totals import Totals, compute_totals
+
+# Member states by ISO 3166 code (Greece is GR here; its VAT numbers start with EL).
+EU_COUNTRIES = frozenset(
+    ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+     "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")
+)  # fmt: skip
+SELLER_COUNTRY = "FR"
+STANDARD, REVERSE_CHARGE, ZERO_RATED = "S", "AE", "Z"
+
+
+@dataclass(frozen=True)
+class VatTreatment:
+    category: str  # UNTDID 5305
+    exemption: str | None = None  # the mention the document must carry
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One charge of one plan on one vehicle's segment of the month."""
+
+    vehicle_id: str
+    plan_code: str
+    plan_version: int
+    segment_start: dt.datetime
+    segment_end: dt.datetime
+    charge_index: int
+    charge_name: str | None
+    rated: rating.RatedLine
+    vat_category: str
+    vat_rate: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.rated.amount
+
+
+@dataclass(frozen=True)
+class VehicleSegment:
+    """Usage of one vehicle on one plan (or none) for part of the month."""
+
+    segment: queries.Segment
+    usage: Usage
+    vehicle_days: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    customer_id: str
+    period: Period
+    timezone: str
+    currency: str
+    start: dt.datetime
+    end: dt.datetime
+    vat: VatTreatment
+    segments: tuple[VehicleSegment, ...]
+    lines: tuple[StatementLine, ...]
+    totals: Totals
+    freshness: queries.Freshness
+    plan_versions: tuple[tuple[str, int], ...]  # every version rated here
+
+    def lines_of(self, vehicle_id: str) -> list[StatementLine]:
+        return [line for line in self.lines if line.vehicle_id == vehicle_id]
+
+
+def vat_treatment(customer: Customer) -> VatTreatment:
+    """Reverse charge for a business in another EU member state (it has a VAT number);
+    French VAT otherwise (French customers, consumers, and customers outside the EU are
+    treated as French VAT here: exports of services are out of this product's scope)."""
+    if (
+        customer.country != SELLER_COUNTRY
+        and customer.country in EU_COUNTRIES
+        and customer.vat_number
+    ):
+        return VatTreatment(REVERSE_CHARGE, "Autoliquidation (article 283-2 du CGI)")
+    return VatTreatment(STANDARD)
+
+
+def compute_statement(
+    session: Session, customer: Customer, period: Period, *, until: dt.datetime | None = None
+) -> Statement:
+    """Rate the customer's usage of `period`, up to `until` when given (a period in progress).
+
+    Reads only: plan versions are not locked here (invoicing locks those it rates).
+    """
+    zone = ZoneInfo(customer.timezone)
+    start, end = period.bounds(zone)
+    usage_end = min(end, until) if until else end
+    segments = queries.customer_segments(session, customer.id, start, usage_end)
+    measured = queries.segments_usage(session, segments, zone)
+    vat = vat_treatment(customer)
+    lines: list[StatementLine] = []
+    versions: dict[tuple[str, int], PlanVersion] = {}
+    by_version: dict[tuple[str, int], list[queries.SegmentUsage]] = defaultdict(list)
+    for item in measured:
+        if item.segment.plan_code is not None:
+            version = get_plan_version(session, item.segment.plan_code, item.segment.plan_version)
+            key = (version.plan_code, version.version)
+            versions[key] = version
+            by_version[key].append(item)
+    for key in sorted(by_version):
+        lines += _rate(versions[key].to_plan(), key, by_version[key], period, vat)
+    return Statement(
+        customer_id=customer.id,
+        period=period,
+        timezone=customer.timezone,
+        currency=customer.currency,
+        start=start,
+        end=end,
+        vat=vat,
+        segments=tuple(VehicleSegment(i.segment, i.usage, i.vehicle_days) for i in measured),
+        lines=tuple(lines),
+        totals=compute_totals(
+            [(line.vat_category, line.vat_rate, line.amount) for line in lines], customer.currency
+        ),
+        freshness=queries.freshness(session, {s.segment.vehicle_id for s in measured}, usage_end),
+        plan_versions=tuple(sorted(versions)),
+    )
+
+
+def _rate(
+    plan: Plan,
+    key: tuple[str, int],
+    items: Sequence[queries.SegmentUsage],
+    period: Period,
+    vat: VatTreatment,
+) -> list[StatementLine]:
+    vehicles = [
+        rating.VehicleUsage(
+            vehicle_id=item.segment.vehicle_id,
+            quantities=quantities(item.usage),
+            days_on_plan=item.vehicle_days,
+        )
+        for item in items
+    ]
+    rated = rating.rate_vehicles(plan, vehicles, period.days())
+    rate = Decimal(0) if vat.category == REVERSE_CHARGE else plan.vat_rate
+    category = vat.category if rate or vat.category == REVERSE_CHARGE else ZERO_RATED
+    per_vehicle = len(plan.charges)
+    return [
+        StatementLine(
+            vehicle_id=line.vehicle_id,
+            plan_code=key[0],
+            plan_version=key[1],
+            segment_start=items[index // per_vehicle].segment.start,
+            segment_end=items[index // per_vehicle].segment.end,
+            charge_index=line.charge_index,
+            charge_name=plan.charges[line.charge_index].name,
+            rated=line,
+            vat_category=category,
+            vat_rate=rate,
+        )
+        for index, line in enumerate(rated)
+    ]
+
+
+def quantities(usage: Usage) -> dict[str, Decimal]:
+    """The usage metrics a plan can price (vehicle_days comes from the segment)."""
+    return {
+        "distance_km": usage.distance_km,
+        "energy_kwh": usage.energy_kwh,
+        "trips": Decimal(usage.trips),
+        "trip_minutes": usage.trip_minutes,
+        "active_days": Decimal(usage.active_days),
+    }
