@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
+from urllib.parse import quote
 
 import click
 
@@ -172,7 +174,6 @@ def serve(app: AppContext, host: str | None, port: int | None, threads: int) -> 
 @pass_context
 def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: int | None) -> None:
     """Consume telemetry from the broker and store it (production ingest role)."""
-    import signal
 
     import paho.mqtt.client as mqtt
     from prometheus_client import start_http_server
@@ -200,12 +201,15 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
 
 
 @main.command()
+@click.option("--no-simulator", is_flag=True, help="do not feed the demo fleet")
 @pass_context
-def run(app: AppContext) -> None:
-    """Run everything on this machine: migrate, seed a demo, serve the API."""
+def run(app: AppContext, no_simulator: bool) -> None:
+    """Run everything on this machine: migrate, seed a demo, start the broker (unless
+    MQTT_URL is set), the ingest, the scheduler and the simulator, and serve the API."""
     from billing import migrate
-    from billing.demo import demo_admin_key, seed_demo
+    from billing.demo import DEMO_VEHICLES, demo_admin_key, seed_demo
     from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
+    from billing.supervisor import Supervisor
 
     settings = app.settings
     migrate.upgrade(app.database.engine)
@@ -215,14 +219,72 @@ def run(app: AppContext) -> None:
         if seed_demo(session, utcnow()):
             click.echo("seeded the demo customer, fleet and vehicles", err=True)
         key = demo_admin_key(session, settings.data_dir)
+    broker, mqtt_url, protocol = _broker_for_run(app)
+    environment = {
+        "DATABASE_URL": settings.effective_database_url,
+        "MQTT_URL": mqtt_url,
+        "BILLING_DATA_DIR": str(settings.data_dir.resolve()),
+    }
+    supervisor = Supervisor(settings.data_dir / "logs")
+    supervisor.add("ingest", ["ingest", "--protocol", protocol], environment)
+    supervisor.add("scheduler", ["schedule"], environment)
+    if not no_simulator and broker is not None:
+        supervisor.add("simulator", _demo_simulation(DEMO_VEHICLES, broker, protocol), environment)
+    supervisor.start_watching()
     port = _free_port(settings.http_host, settings.http_port)
     click.echo(f"Billing API:  http://{settings.http_host}:{port}")
     click.echo(f"Admin key:    {key}")
+    click.echo(f"MQTT broker:  {broker.address.url if broker else mqtt_url}")
+    click.echo(f"Logs:         {settings.data_dir / 'logs'}")
     click.echo(
         f"Try:          curl -H 'Authorization: Bearer {key}' "
         f"http://{settings.http_host}:{port}/api/v1/customers"
     )
-    _serve_http(app, settings.http_host, port, threads=8)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _serve_http(app, settings.http_host, port, threads=8)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping…", err=True)
+        supervisor.stop()
+        if broker is not None:
+            broker.stop()
+
+
+def _interrupt(*_args: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _broker_for_run(app: AppContext):
+    """The embedded broker and the ingest's URL to it, or MQTT_URL's broker as it is."""
+    import paho.mqtt.client as mqtt
+
+    from billing.broker import EmbeddedBroker, registry_accounts
+
+    if app.settings.mqtt_url:
+        return None, app.settings.mqtt_url, "5"
+    broker = EmbeddedBroker.start(app.settings, registry_accounts(app.database))
+    address = broker.address
+    url = (
+        f"mqtt://{quote(address.username or '', safe='')}:{quote(address.password or '', safe='')}"
+        f"@{address.host}:{address.port}"
+    )
+    return broker, url, "5" if broker.protocol == mqtt.MQTTv5 else "3.1.1"
+
+
+def _demo_simulation(vehicle_ids: list[str], broker, protocol: str) -> list[str]:
+    """Backfill the demo fleet from the first of the month, then ride on live.
+
+    A fixed seed and start make a restart republish the same readings (stored once) and
+    carry the counters on, instead of inventing a new history.
+    """
+    first = utcnow().date().replace(day=1).isoformat()
+    vehicles = [arg for vehicle_id in vehicle_ids for arg in ("--vehicle", vehicle_id)]
+    return [
+        "simulate", *vehicles, "--mqtt-url", broker.address.url, "--protocol", protocol,
+        "--backfill-from", first, "--follow", "--seed", "2026",
+    ]  # fmt: skip
 
 
 def _free_port(host: str, preferred: int) -> int:
@@ -251,7 +313,6 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
 @pass_context
 def schedule(app: AppContext) -> None:
     """Run the periodic jobs: metering, period close and invoicing (scheduler role)."""
-    import signal
 
     from billing.scheduler import build_scheduler
 

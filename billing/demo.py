@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from billing.auth import ApiKey, Principal, create_api_key, digest_key
 from billing.devices import services
 from billing.devices.models import Customer
+from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 
 DEMO_CUSTOMER = {
@@ -44,7 +46,8 @@ def seed_demo(session: Session, now: dt.datetime) -> bool:
     fleet = services.create_fleet(
         session, SYSTEM, {"customer_id": customer.id, "name": "Amiens centre"}, now
     )
-    start_of_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    zone = ZoneInfo(customer.timezone)
+    start_of_month, _ = Period.containing(now, zone).bounds(zone)
     for vehicle_id in DEMO_VEHICLES:
         services.register_vehicle(
             session,

@@ -1,0 +1,96 @@
+"""`billing run`, the main job: on embedded defaults it serves the API with a demo
+customer, and the simulator's readings travel broker → ingest → metering → usage."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.services import missing_service
+
+pytestmark = pytest.mark.slow
+
+
+def get(url: str, key: str | None = None) -> dict:
+    request = urllib.request.Request(url)
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(base: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get(f"{base}/healthz")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def wait_for_lines(process: subprocess.Popen, prefixes: list[str], timeout: float) -> dict:
+    found, deadline = {}, time.monotonic() + timeout
+    while len(found) < len(prefixes) and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        for prefix in prefixes:
+            if line.startswith(prefix):
+                found[prefix] = line[len(prefix) :].strip()
+    return found
+
+
+def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fresh_url):
+    if not __import__("shutil").which("mosquitto"):
+        missing_service("mosquitto is not installed (the amqtt fallback is tested elsewhere)")
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "MQTT_URL"},
+        "DATABASE_URL": fresh_url,
+        "BILLING_DATA_DIR": str(tmp_path / "data"),
+        "BILLING_HTTP_PORT": str(free_port()),
+        "BILLING_BROKER_PORT": str(free_port()),
+        "BILLING_METERING_INTERVAL_SECONDS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "billing.cli", "run"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = wait_for_lines(process, ["Billing API:", "Admin key:"], timeout=60)
+        base, key = lines["Billing API:"], lines["Admin key:"]
+        assert wait_for_health(base) == {"status": "ok"}
+        customers = get(f"{base}/api/v1/customers", key)["items"]
+        assert [c["name"] for c in customers] == ["Livraisons Picardes SAS"]
+        usage_url = f"{base}/api/v1/customers/{customers[0]['id']}/usage"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            usage = get(usage_url, key)
+            if float(usage["total"]["distance_km"]) > 0:
+                break
+            time.sleep(1)
+        assert float(usage["total"]["distance_km"]) > 0, usage
+        assert usage["total"]["trips"] > 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        process.stdout.close()
+    logs = sorted(path.name for path in (tmp_path / "data" / "logs").iterdir())
+    assert logs == ["ingest.log", "scheduler.log", "simulator.log"]
