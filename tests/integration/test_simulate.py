@@ -1,6 +1,7 @@
 """The fleet simulator against a real broker: what it generates is what a subscriber gets.
 
-Runs against the system Mosquitto on 127.0.0.1:1883 (anonymous clients allowed). Each test
+Runs against the broker of MQTT_URL (CI: the system Mosquitto), else 127.0.0.1:1883, with
+anonymous clients allowed. Each test
 uses its own vehicle id prefix, so that concurrent runs do not see each other's messages.
 Rates are capped well below what a Python subscriber takes in, because that Mosquitto
 keeps its default `max_queued_messages 1000` and would drop a burst a slow subscriber
@@ -45,7 +46,7 @@ from tests.services import missing_service
 
 pytestmark = pytest.mark.mqtt
 
-BROKER = BrokerAddress.parse("mqtt://127.0.0.1:1883")
+BROKER = BrokerAddress.parse(os.environ.get("MQTT_URL") or "mqtt://127.0.0.1:1883")
 FAULTS = FaultRates(duplicate=0.02, out_of_order=0.02, offline=0.005)
 
 
