@@ -34,7 +34,7 @@ format: $(STAMP) ## Fix what ruff can fix
 	$(BIN)/ruff format .
 
 bench: $(STAMP) ## Run every benchmark in quick mode
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 clean: ## Remove the virtualenv, caches and the embedded data directory
 	rm -rf $(VENV) .pytest_cache .ruff_cache data *.egg-info
