@@ -43,7 +43,7 @@ from bench._support import (
     scratch_database,
 )
 from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
-from billing.metering.models import Reading
+from billing.metering.models import MeteringQueue, Reading
 from billing.mqtt import telemetry_topic
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -210,13 +210,38 @@ class Ingest:
         self.process.wait(30)
 
 
+def scheduler(url: str) -> subprocess.Popen:
+    """`billing schedule`: metering runs while the ingest does, as in production."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "billing.cli", "schedule"],
+        env={**os.environ, "DATABASE_URL": url, "BILLING_METERING_INTERVAL_SECONDS": "1"},
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_metered(url: str, timeout: float = 600) -> float:
+    """Seconds until the metering queue is empty: every stored reading is in the usage."""
+    db, started = database(url), time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            with db.session() as session:
+                if not session.scalar(select(func.count()).select_from(MeteringQueue)):
+                    return time.perf_counter() - started
+            time.sleep(0.2)
+        raise RuntimeError("metering did not catch up")
+    finally:
+        db.engine.dispose()
+
+
 def drain(url: str, port: int, messages, readings: int, publishers: int, client_id: str) -> dict:
-    """Load the broker for an offline persistent session, then time the ingest's drain."""
+    """Load the broker for an offline persistent session, then time the ingest's drain
+    with metering on; then how long metering takes to catch up with the last reading."""
     first = Ingest(url, port, client_id)
     first.wait_connected()
     time.sleep(0.5)  # the subscription is in place once connected and subscribed
     first.stop()
     publish(port, messages, publishers)
+    metering = scheduler(url)
     ingest = Ingest(url, port, client_id)
     ingest.wait_connected()
     cpu_before, started = process_cpu_seconds(ingest.process.pid), time.perf_counter()
@@ -225,7 +250,15 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
     cpu = process_cpu_seconds(ingest.process.pid) - cpu_before
     rss = process_peak_rss_mb(ingest.process.pid)
     ingest.stop()
-    return {"rate": readings / elapsed, "cpu_per_10k": cpu / readings * 10_000, "rss_mb": rss}
+    catch_up = wait_metered(url)
+    metering.terminate()
+    metering.wait(30)
+    return {
+        "rate": readings / elapsed,
+        "cpu_per_10k": cpu / readings * 10_000,
+        "rss_mb": rss,
+        "metering_catch_up_s": catch_up,
+    }
 
 
 def concurrent(url: str, port: int, messages, readings: int, publishers: int) -> float:
@@ -264,6 +297,9 @@ def run_backend(kind: str, vehicles: int, readings: int) -> dict:
         "concurrent_readings_per_s": round(live),
         "ingest_cpu_s_per_10k": round(one["cpu_per_10k"], 3),
         "ingest_peak_rss_mb": round(max(one["rss_mb"], fifty["rss_mb"]), 1),
+        "metering_catch_up_s": round(
+            max(one["metering_catch_up_s"], fifty["metering_catch_up_s"]), 1
+        ),
         "stored": stored,
         "published": 3 * readings,
     }

@@ -242,7 +242,11 @@ def _replace(
 ) -> None:
     ids = [vehicle_id for vehicle_id, _, _ in group]
     for model in (UsageBucket, UsageDay, TripRecord, MeteringQueue):
-        session.execute(delete(model).where(model.vehicle_id.in_(ids)))
+        session.execute(
+            delete(model)
+            .execution_options(synchronize_session=False)
+            .where(model.vehicle_id.in_(ids))
+        )
     buckets, days, trips = [], [], []
     for vehicle_id, zone, expected in group:
         buckets += [

@@ -48,6 +48,15 @@ from billing.metering.models import (
 from billing.periods import local_day_bounds
 
 BUCKET = dt.timedelta(seconds=usage.BUCKET_SECONDS)
+READING_COLUMNS = (
+    Reading.vehicle_id,
+    Reading.msg_id,
+    Reading.ts,
+    Reading.odometer_m,
+    Reading.energy_wh,
+    Reading.trip_id,
+    Reading.trip_event,
+)
 HELD, OPEN, ACCEPTED, REJECTED = "held", "open", usage.ACCEPTED, usage.REJECTED
 READING_KINDS = (usage.COUNTER_RESET, usage.IMPLAUSIBLE_JUMP)
 DEFAULT_BATCH = 500
@@ -186,7 +195,8 @@ def _load_readings(session: Session, windows: list[Window]) -> None:
         Reading.ts >= bounds.c.lo,
         Reading.ts < bounds.c.hi,
     )
-    for reading in session.scalars(select(Reading).join(bounds, inside)):
+    # Plain rows, not ORM objects: a pass may read tens of thousands of readings.
+    for reading in session.execute(select(*READING_COLUMNS).join(bounds, inside)):
         by_vehicle[reading.vehicle_id].readings.append(reading)
     previous = session.execute(
         select(
@@ -198,8 +208,8 @@ def _load_readings(session: Session, windows: list[Window]) -> None:
     keys = {(vid, msg) for vid, *msgs in previous for msg in msgs if msg is not None}
     found = {}
     if keys:
-        query = select(Reading).where(tuple_(Reading.vehicle_id, Reading.msg_id).in_(keys))
-        found = {(r.vehicle_id, r.msg_id): r for r in session.scalars(query)}
+        query = select(*READING_COLUMNS).where(tuple_(Reading.vehicle_id, Reading.msg_id).in_(keys))
+        found = {(r.vehicle_id, r.msg_id): r for r in session.execute(query)}
     for vehicle_id, odometer_msg, energy_msg in previous:
         by_vehicle[vehicle_id].baseline = usage.Baseline(
             odometer=_as_usage(found.get((vehicle_id, odometer_msg))),
@@ -270,6 +280,7 @@ def _replace_buckets(
     """Swap the window's buckets for the recomputed ones and carry the change to the days."""
     old = session.execute(
         delete(UsageBucket)
+        .execution_options(synchronize_session=False)  # nothing of it is loaded
         .where(
             UsageBucket.vehicle_id == window.vehicle_id,
             UsageBucket.bucket_start >= window.lo,
@@ -456,7 +467,7 @@ def _dequeue(session: Session, queued: Sequence[MeteringQueue]) -> None:
     """Remove the queue rows just processed, unless the ingest widened them meanwhile."""
     for row in queued:
         session.execute(
-            delete(MeteringQueue).where(
-                MeteringQueue.vehicle_id == row.vehicle_id, MeteringQueue.version == row.version
-            )
+            delete(MeteringQueue)
+            .execution_options(synchronize_session=False)
+            .where(MeteringQueue.vehicle_id == row.vehicle_id, MeteringQueue.version == row.version)
         )
