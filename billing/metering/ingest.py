@@ -5,36 +5,48 @@ transaction that stored it — as readings or as a rejection — has committed. 
 broker keeps it in our persistent session and redelivers it after a crash; the unique
 (vehicle_id, msg_id) makes redelivery harmless.
 
-Two threads: paho's network thread receives messages into a bounded queue (when the queue
-is full, it blocks, stops reading the socket and the broker holds the rest: memory stays
-bounded whatever the backlog); the writer thread takes batches of up to `batch_size`
-messages or whatever arrived within `batch_delay_ms`, stores each batch in one
-transaction, then acknowledges its messages in arrival order.
+Three threads: paho's network thread receives messages into a bounded queue (when the
+queue is full, it blocks, stops reading the socket and the broker holds the rest: memory
+stays bounded whatever the backlog); the main thread takes batches of up to `batch_size`
+messages or whatever arrived within `batch_delay_ms` and validates them; the writer thread
+stores each validated batch in one transaction, then acknowledges its messages in arrival
+order. Validation of one batch overlaps the commit of the previous one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from billing.db import Database, utcnow
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
+from billing.metering.services import (
+    IncomingMessage,
+    ValidatedBatch,
+    VehicleDirectory,
+    topic_vehicles,
+    validate_batch,
+    write_batch,
+)
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, ConsumerClient, make_client
 from billing.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our unacknowledged messages a week
 
 
@@ -99,6 +111,10 @@ class IngestConsumer:
         self.clock = clock
         self.directory = VehicleDirectory()
         self._inbox: queue.Queue[Received] = queue.Queue(maxsize=settings.max_pending)
+        # Validated batches waiting for the writer: two keep both stages busy.
+        self._validated: queue.Queue[tuple[list[Received], ValidatedBatch] | None] = queue.Queue(
+            maxsize=2
+        )
         self._connection = 0
         self._stopping = threading.Event()
         self.ready = threading.Event()  # set once subscribed
@@ -172,9 +188,13 @@ class IngestConsumer:
         """Consume until stop() is called; returns once the last batch is committed."""
         self._connect()
         self.client.loop_start()
+        writer = threading.Thread(target=self._write_batches, name="ingest-writer")
+        writer.start()
         try:
-            self._write_batches()
+            self._validate_batches()
         finally:
+            self._validated.put(None)  # the writer finishes what it has, then stops
+            writer.join()
             self.client.disconnect()
             self.client.loop_stop()
 
@@ -192,11 +212,32 @@ class IngestConsumer:
         else:
             self.client.connect_async(host, port, keepalive=30)
 
-    def _write_batches(self) -> None:
+    # Two stages overlap: this thread decodes and validates batch n+1 (Python work) while
+    # the writer waits for the database to commit batch n (the GIL is free meanwhile).
+
+    def _validate_batches(self) -> None:
         while not self._stopping.is_set():
             batch = self._take_batch()
-            if batch and self._store_until_committed(batch):
-                self._acknowledge(batch)
+            if not batch:
+                continue
+            messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
+            vehicles = self._retrying(
+                functools.partial(self.directory.lookup, vehicle_ids=topic_vehicles(messages))
+            )
+            if vehicles is None:
+                return
+            validated = validate_batch(messages, vehicles, self.clock(), self.max_future_seconds)
+            self._validated.put((batch, validated))
+
+    def _write_batches(self) -> None:
+        while (item := self._validated.get()) is not None:
+            batch, validated = item
+            started = time.perf_counter()
+            outcome = self._retrying(functools.partial(write_batch, batch=validated))
+            if outcome is None:
+                continue  # stopped during an outage: left unacknowledged, redelivered later
+            self._count(len(batch), outcome, time.perf_counter() - started)
+            self._acknowledge(batch)
 
     def _take_batch(self) -> list[Received]:
         try:
@@ -219,33 +260,20 @@ class IngestConsumer:
         self.metrics.pending.set(self._inbox.qsize())
         return batch
 
-    def _store_until_committed(self, batch: list[Received]) -> bool:
-        """Store the batch, retrying while the database is unavailable; False if stopped
-        first (the batch is then left unacknowledged for the broker to redeliver)."""
-        messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
+    def _retrying(self, work: Callable[[Session], T]) -> T | None:
+        """Run `work` in a transaction, retrying while the database is unavailable; None
+        if stopped first."""
         delay = 0.5
         while True:
-            started = time.perf_counter()
             try:
                 with self.database.session() as session:
-                    outcome = store_telemetry(
-                        session,
-                        messages,
-                        self.clock(),
-                        directory=self.directory,
-                        max_future_seconds=self.max_future_seconds,
-                    )
+                    return work(session)
             except DBAPIError as error:
                 self.metrics.db_errors.inc()
-                log.warning(
-                    "batch of %d not stored (%s); retrying in %.1f s", len(batch), error.orig, delay
-                )
+                log.warning("database unavailable (%s); retrying in %.1f s", error.orig, delay)
                 if self._stopping.wait(delay):
-                    return False
+                    return None
                 delay = min(delay * 2, 10)
-                continue
-            self._count(len(batch), outcome, time.perf_counter() - started)
-            return True
 
     def _count(self, messages: int, outcome, seconds: float) -> None:
         self.metrics.messages.inc(messages)

@@ -26,14 +26,8 @@ from billing.metering.models import (
     UsageBucket,
     UsageDay,
 )
-from billing.metering.rollups import (
-    ACCEPTED,
-    HELD,
-    OPEN,
-    REJECTED,
-    anomaly_record,
-    customer_zones,
-)
+from billing.metering.rollup_store import HELD, OPEN, anomaly_row
+from billing.metering.rollups import ACCEPTED, REJECTED, customer_zones
 
 UTC = dt.UTC
 
@@ -287,4 +281,6 @@ def _replace_anomalies(
     )
     for key, anomaly in expected.anomalies.items():
         if key not in decided:
-            session.add(anomaly_record(vehicle_id, anomaly, now))
+            session.execute(
+                AnomalyRecord.__table__.insert(), [anomaly_row(vehicle_id, anomaly, now)]
+            )

@@ -25,9 +25,6 @@ from sqlalchemy import (
     String,
     and_,
     column,
-    delete,
-    func,
-    insert,
     select,
     tuple_,
     values,
@@ -36,16 +33,13 @@ from sqlalchemy.orm import Session
 
 from billing.db import UTCDateTime
 from billing.devices.models import Customer, Fleet, Vehicle
+from billing.metering import rollup_store as store
 from billing.metering import usage
 from billing.metering.models import (
     AnomalyRecord,
     MeteringQueue,
     Reading,
-    TripRecord,
-    UsageBucket,
-    UsageDay,
 )
-from billing.periods import local_day_bounds
 
 BUCKET = dt.timedelta(seconds=usage.BUCKET_SECONDS)
 READING_COLUMNS = (
@@ -57,8 +51,7 @@ READING_COLUMNS = (
     Reading.trip_id,
     Reading.trip_event,
 )
-HELD, OPEN, ACCEPTED, REJECTED = "held", "open", usage.ACCEPTED, usage.REJECTED
-READING_KINDS = (usage.COUNTER_RESET, usage.IMPLAUSIBLE_JUMP)
+ACCEPTED, REJECTED = usage.ACCEPTED, usage.REJECTED
 DEFAULT_BATCH = 500
 
 
@@ -102,9 +95,23 @@ def update_rollups(
     _load_readings(session, windows)
     decisions = _decisions(session, [w.vehicle_id for w in windows])
     zones = customer_zones(session, [w.vehicle_id for w in windows])
-    for window in windows:
-        _recompute(session, window, decisions, zones[window.vehicle_id], max_speed_kmh, now)
-    _dequeue(session, queued)
+    buckets, anomalies, trip_events = {}, {}, {}
+    for w in windows:
+        buckets[w.vehicle_id], anomalies[w.vehicle_id] = usage.rollup_rows(
+            [(r.ts.timestamp(), r.msg_id, r.odometer_m, r.energy_wh) for r in w.readings],
+            max_speed_kmh=max_speed_kmh,
+            decisions=decisions.get(w.vehicle_id, {}),
+            baseline=w.baseline,
+        )
+        events = [_as_usage(r) for r in w.readings if r.trip_id and r.trip_event]
+        if events:
+            trip_events[w.vehicle_id] = events
+    store.replace_buckets(session, windows, buckets, zones)
+    trip_anomalies, trip_scopes = store.update_trips(session, trip_events)
+    for vehicle_id, found in trip_anomalies.items():
+        anomalies[vehicle_id] += found
+    store.record_anomalies(session, windows, anomalies, trip_scopes, now)
+    store.dequeue(session, queued)
     session.commit()
     return PassResult(vehicles=len(windows), readings=sum(len(w.readings) for w in windows))
 
@@ -250,224 +257,3 @@ def customer_zones(session: Session, vehicle_ids: Iterable[str]) -> dict[str, Zo
         .where(Vehicle.id.in_(list(vehicle_ids)))
     )
     return {vehicle_id: ZoneInfo(name) for vehicle_id, name in rows}
-
-
-# --- recomputation ----------------------------------------------------------------------
-
-
-def _recompute(
-    session: Session,
-    window: Window,
-    decisions: dict[str, dict[str, str]],
-    zone: ZoneInfo,
-    max_speed_kmh: int,
-    now: dt.datetime,
-) -> None:
-    rows = [(r.ts.timestamp(), r.msg_id, r.odometer_m, r.energy_wh) for r in window.readings]
-    buckets, anomalies = usage.rollup_rows(
-        rows,
-        max_speed_kmh=max_speed_kmh,
-        decisions=decisions.get(window.vehicle_id, {}),
-        baseline=window.baseline,
-    )
-    _replace_buckets(session, window, buckets, zone)
-    _record_anomalies(session, window, anomalies, _update_trips(session, window), now)
-
-
-def _replace_buckets(
-    session: Session, window: Window, buckets: dict[dt.datetime, usage.Bucket], zone: ZoneInfo
-) -> None:
-    """Swap the window's buckets for the recomputed ones and carry the change to the days."""
-    old = session.execute(
-        delete(UsageBucket)
-        .execution_options(synchronize_session=False)  # nothing of it is loaded
-        .where(
-            UsageBucket.vehicle_id == window.vehicle_id,
-            UsageBucket.bucket_start >= window.lo,
-            UsageBucket.bucket_start < window.hi,
-        )
-        .returning(
-            UsageBucket.bucket_start,
-            UsageBucket.distance_m,
-            UsageBucket.energy_wh,
-            UsageBucket.readings,
-        )
-    ).all()
-    new = [b for b in buckets.values() if b.distance_m or b.energy_wh or b.readings]
-    if new:
-        session.execute(
-            insert(UsageBucket),
-            [
-                {"vehicle_id": window.vehicle_id, "bucket_start": b.start,
-                 "distance_m": b.distance_m, "energy_wh": b.energy_wh, "readings": b.readings}
-                for b in new
-            ],
-        )  # fmt: skip
-    changes: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for start, distance, energy, readings in old:
-        change = changes[start.astimezone(zone).date()]
-        change[0] -= distance
-        change[1] -= energy
-        change[2] -= readings
-    for b in new:
-        change = changes[b.start.astimezone(zone).date()]
-        change[0] += b.distance_m
-        change[1] += b.energy_wh
-        change[2] += b.readings
-    _apply_day_changes(session, window.vehicle_id, zone, changes)
-
-
-def _apply_day_changes(
-    session: Session, vehicle_id: str, zone: ZoneInfo, changes: dict[dt.date, list[int]]
-) -> None:
-    """Add each day's change to its total; a day kept in another zone, or not kept yet, is
-    summed afresh from its buckets instead."""
-    stored = {
-        row.day: row
-        for row in session.scalars(
-            select(UsageDay).where(UsageDay.vehicle_id == vehicle_id, UsageDay.day.in_(changes))
-        )
-    }
-    for day, (distance, energy, readings) in changes.items():
-        row = stored.get(day)
-        if row is not None and row.timezone == zone.key:
-            if distance or energy or readings:
-                row.distance_m += distance
-                row.energy_wh += energy
-                row.readings += readings
-            continue
-        totals = day_totals_from_buckets(session, vehicle_id, day, zone)
-        if row is None:
-            session.add(UsageDay(vehicle_id=vehicle_id, day=day, timezone=zone.key, **totals))
-        else:
-            row.timezone = zone.key
-            for name, value in totals.items():
-                setattr(row, name, value)
-    session.flush()
-
-
-def day_totals_from_buckets(
-    session: Session, vehicle_id: str, day: dt.date, zone: ZoneInfo
-) -> dict[str, int]:
-    start, end = local_day_bounds(day, zone)
-    distance, energy, readings = session.execute(
-        select(
-            func.coalesce(func.sum(UsageBucket.distance_m), 0),
-            func.coalesce(func.sum(UsageBucket.energy_wh), 0),
-            func.coalesce(func.sum(UsageBucket.readings), 0),
-        ).where(
-            UsageBucket.vehicle_id == vehicle_id,
-            UsageBucket.bucket_start >= start,
-            UsageBucket.bucket_start < end,
-        )
-    ).one()
-    return {"distance_m": int(distance), "energy_wh": int(energy), "readings": int(readings)}
-
-
-def _update_trips(session: Session, window: Window) -> tuple[list[usage.Anomaly], set[str]]:
-    """Merge the window's trip events into the trips they belong to.
-
-    Returns the trip anomalies and the msg_ids of every event considered (the scope in
-    which stale trip anomalies are cleared).
-    """
-    events = [_as_usage(r) for r in window.readings if r.trip_id and r.trip_event]
-    if not events:
-        return [], set()
-    trip_ids = {e.trip_id for e in events}
-    stored = session.scalars(
-        select(TripRecord).where(
-            TripRecord.vehicle_id == window.vehicle_id, TripRecord.trip_id.in_(trip_ids)
-        )
-    ).all()
-    events += [event for trip in stored for event in _stored_events(trip)]
-    trips, anomalies = usage.pair_trips(events, latest_ts=max(e.ts for e in events))
-    kept = _kept_events(events)
-    rows = {trip.trip_id: trip for trip in stored}
-    for trip in trips:
-        start, end = (
-            kept.get((trip.trip_id, usage.TRIP_START)),
-            kept.get((trip.trip_id, usage.TRIP_END)),
-        )
-        row = rows.get(trip.trip_id)
-        if row is None:
-            row = TripRecord(vehicle_id=window.vehicle_id, trip_id=trip.trip_id)
-            session.add(row)
-        row.start_ts, row.start_msg_id = (start.ts, start.msg_id) if start else (None, None)
-        row.end_ts, row.end_msg_id = (end.ts, end.msg_id) if end else (None, None)
-        row.seconds = trip.seconds
-    return anomalies, {e.msg_id for e in events}
-
-
-def _stored_events(trip: TripRecord) -> list[usage.Reading]:
-    events = []
-    if trip.start_ts is not None:
-        events.append(usage.Reading(trip.start_ts, trip.start_msg_id, trip_id=trip.trip_id,
-                                    trip_event=usage.TRIP_START))  # fmt: skip
-    if trip.end_ts is not None:
-        events.append(usage.Reading(trip.end_ts, trip.end_msg_id, trip_id=trip.trip_id,
-                                    trip_event=usage.TRIP_END))  # fmt: skip
-    return events
-
-
-def _kept_events(events: list[usage.Reading]) -> dict[tuple[str, str], usage.Reading]:
-    """The first start and first end of each trip, by (ts, msg_id), as pair_trips keeps."""
-    kept: dict[tuple[str, str], usage.Reading] = {}
-    for event in sorted(events, key=lambda e: (e.ts, e.msg_id)):
-        kept.setdefault((event.trip_id, event.trip_event), event)
-    return kept
-
-
-def _record_anomalies(
-    session: Session,
-    window: Window,
-    found: list[usage.Anomaly],
-    trips: tuple[list[usage.Anomaly], set[str]],
-    now: dt.datetime,
-) -> None:
-    """Store new anomalies and drop undecided ones the recomputation no longer finds
-    (a late reading can make an apparent jump plausible, a late start pair a trip end)."""
-    trip_anomalies, trip_msgs = trips
-    found = found + trip_anomalies
-    in_scope = (
-        (AnomalyRecord.kind.in_(READING_KINDS)
-         & (AnomalyRecord.ts >= window.lo) & (AnomalyRecord.ts < window.hi))
-        | (AnomalyRecord.kind.not_in(READING_KINDS) & AnomalyRecord.msg_id.in_(trip_msgs))
-    )  # fmt: skip
-    existing = {
-        (a.kind, a.counter, a.msg_id): a
-        for a in session.scalars(
-            select(AnomalyRecord).where(AnomalyRecord.vehicle_id == window.vehicle_id, in_scope)
-        )
-    }
-    current = {(a.kind, a.counter or "", a.msg_id): a for a in found}
-    for key, record in existing.items():
-        if key not in current and record.status in (OPEN, HELD):
-            session.delete(record)
-    for key, anomaly in current.items():
-        if key not in existing:
-            session.add(anomaly_record(window.vehicle_id, anomaly, now))
-
-
-def anomaly_record(vehicle_id: str, anomaly: usage.Anomaly, now: dt.datetime) -> AnomalyRecord:
-    return AnomalyRecord(
-        vehicle_id=vehicle_id,
-        kind=anomaly.kind,
-        counter=anomaly.counter or "",
-        msg_id=anomaly.msg_id,
-        previous_msg_id=anomaly.previous_msg_id,
-        ts=anomaly.ts,
-        distance_m=anomaly.distance_m,
-        details=anomaly.details,
-        status=HELD if anomaly.kind == usage.IMPLAUSIBLE_JUMP else OPEN,
-        detected_at=now,
-    )
-
-
-def _dequeue(session: Session, queued: Sequence[MeteringQueue]) -> None:
-    """Remove the queue rows just processed, unless the ingest widened them meanwhile."""
-    for row in queued:
-        session.execute(
-            delete(MeteringQueue)
-            .execution_options(synchronize_session=False)
-            .where(MeteringQueue.vehicle_id == row.vehicle_id, MeteringQueue.version == row.version)
-        )

@@ -81,6 +81,65 @@ class VehicleDirectory:
         return self._known
 
 
+@dataclass
+class ValidatedBatch:
+    """A batch of messages sorted into readings to store and rejections to keep."""
+
+    now: dt.datetime
+    readings: list[Reading]  # each (vehicle_id, msg_id) once
+    valid: int  # valid readings, repeats included
+    rejected: list[tuple[int, IncomingMessage, str | None, Rejection]]
+
+
+def validate_batch(
+    messages: Sequence[IncomingMessage],
+    vehicles: dict[str, dt.datetime | None],
+    now: dt.datetime,
+    max_future_seconds: int,
+) -> ValidatedBatch:
+    """Decode and check every message of a batch; no database access (`vehicles` maps the
+    registered vehicles to their retirement time, see VehicleDirectory)."""
+    unique: dict[tuple[str, str], Reading] = {}
+    valid = 0
+    rejected = []
+    latest = now + dt.timedelta(seconds=max_future_seconds)
+    for index, message in enumerate(messages):
+        vehicle_id = vehicle_from_topic(message.topic)
+        decoded = _validate(message, vehicle_id, vehicles, latest)
+        valid += len(decoded.readings)
+        for reading in decoded.readings:
+            unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
+        rejected += [(index, message, vehicle_id, rejection) for rejection in decoded.rejections]
+    return ValidatedBatch(now, list(unique.values()), valid, rejected)
+
+
+def topic_vehicles(messages: Sequence[IncomingMessage]) -> set[str]:
+    return {vid for message in messages if (vid := vehicle_from_topic(message.topic))}
+
+
+def write_batch(
+    session: Session, batch: ValidatedBatch, *, record_rejections: bool = True
+) -> StoreOutcome:
+    """Store a validated batch in one transaction, and commit.
+
+    Readings already stored are skipped and counted as duplicates. Rejections are kept
+    with their reason — unless `record_rejections` is False (a replay updates its record).
+    """
+    outcome = StoreOutcome(rejections=[(index, r) for index, _m, _v, r in batch.rejected])
+    outcome.stored = insert_readings(session, batch.readings, batch.now)
+    outcome.duplicates = batch.valid - outcome.stored
+    if record_rejections and batch.rejected:
+        rows = [
+            _rejected_row(message, vehicle_id, rejection, batch.now)
+            for _index, message, vehicle_id, rejection in batch.rejected
+        ]
+        session.add_all(rows)
+        session.flush()
+        outcome.rejected_ids = [row.id for row in rows]
+    session.commit()
+    return outcome
+
+
 def store_telemetry(
     session: Session,
     messages: Sequence[IncomingMessage],
@@ -90,35 +149,16 @@ def store_telemetry(
     max_future_seconds: int,
     record_rejections: bool = True,
 ) -> StoreOutcome:
-    """Validate and store a batch of telemetry messages in one transaction, and commit.
+    """Validate and store a batch of telemetry messages in one transaction, and commit:
+    the one path of MQTT and HTTP telemetry (the ingest runs its two halves in a pipeline).
 
     Valid readings are stored once per (vehicle, msg_id): a repeat, in the batch or of a
     stored reading, counts as a duplicate. Everything else is kept in the rejected-messages
-    store with its reason — unless `record_rejections` is False (a replay updates its record).
+    store with its reason.
     """
-    outcome = StoreOutcome()
-    topic_vehicles = [vehicle_from_topic(message.topic) for message in messages]
-    vehicles = directory.lookup(session, {vid for vid in topic_vehicles if vid is not None})
-    unique: dict[tuple[str, str], Reading] = {}
-    valid = 0
-    rejected_rows = []
-    latest = now + dt.timedelta(seconds=max_future_seconds)
-    for index, (message, vehicle_id) in enumerate(zip(messages, topic_vehicles, strict=True)):
-        decoded = _validate(message, vehicle_id, vehicles, latest)
-        valid += len(decoded.readings)
-        for reading in decoded.readings:
-            unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
-        for rejection in decoded.rejections:
-            outcome.rejections.append((index, rejection))
-            rejected_rows.append(_rejected_row(message, vehicle_id, rejection, now))
-    outcome.stored = insert_readings(session, list(unique.values()), now)
-    outcome.duplicates = valid - outcome.stored
-    if record_rejections and rejected_rows:
-        session.add_all(rejected_rows)
-        session.flush()
-        outcome.rejected_ids = [row.id for row in rejected_rows]
-    session.commit()
-    return outcome
+    vehicles = directory.lookup(session, topic_vehicles(messages))
+    batch = validate_batch(messages, vehicles, now, max_future_seconds)
+    return write_batch(session, batch, record_rejections=record_rejections)
 
 
 def _validate(

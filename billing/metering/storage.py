@@ -63,25 +63,23 @@ def _insert_postgresql(session: Session, readings: Sequence[Reading], received_a
     return inserted
 
 
-# COPY's text format: tab-separated, \N for NULL, backslash escapes in text. Formatting
-# the lines here costs a third of psycopg's per-value adaptation (write_row).
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
-
-
-def _copy_number(value: float | None) -> str:
-    return "\\N" if value is None else str(value)
+# COPY's text format: tab-separated, \N for NULL, backslash escapes in free text. The
+# lines are formatted here in one expression per reading (a third of the cost of psycopg's
+# per-value adaptation); vehicle ids (the topic's pattern) and trip events (start/end) are
+# validated and need no escaping.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
 
 
 def _copy_line(r: Reading, received: str) -> str:
     return (
-        f"{_copy_text(r.vehicle_id)}\t{_copy_text(r.msg_id)}\t{r.ts.isoformat()}\t"
-        f"{_copy_number(r.odometer_m)}\t{_copy_number(r.energy_wh)}\t"
-        f"{_copy_number(r.battery_pct)}\t{_copy_text(r.trip_id)}\t{_copy_text(r.trip_event)}\t"
-        f"{_copy_text(r.extra)}\t{received}\n"
+        f"{r.vehicle_id}\t{r.msg_id.translate(_ESCAPES)}\t{r.ts.isoformat()}\t"
+        f"{_NULL if r.odometer_m is None else r.odometer_m}\t"
+        f"{_NULL if r.energy_wh is None else r.energy_wh}\t"
+        f"{_NULL if r.battery_pct is None else r.battery_pct}\t"
+        f"{_NULL if r.trip_id is None else r.trip_id.translate(_ESCAPES)}\t"
+        f"{_NULL if r.trip_event is None else r.trip_event}\t"
+        f"{_NULL if r.extra is None else r.extra.translate(_ESCAPES)}\t{received}\n"
     )
 
 

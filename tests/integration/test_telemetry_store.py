@@ -179,3 +179,17 @@ def test_a_topic_that_names_no_vehicle_is_rejected(session):
     outcome = store(session, bad)
     assert outcome.rejections[0][1].reason == "bad_topic"
     assert session.scalar(select(func.count()).select_from(RejectedMessage)) == 1
+
+
+def test_text_with_tabs_and_backslashes_is_stored_exactly(session, registry):
+    awkward = "m\t1\\n\n2\r"
+    extra = {"note": "a\tb\\c"}
+    store(
+        session,
+        message(
+            registry.vehicle_id, reading(awkward, 1, trip={"id": "t\\x", "event": "end"}, **extra)
+        ),
+    )
+    row = session.get(Reading, (registry.vehicle_id, awkward))
+    assert (row.msg_id, row.trip_id) == (awkward, "t\\x")
+    assert json.loads(row.extra) == extra
