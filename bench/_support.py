@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -142,3 +143,44 @@ def report(figures: dict) -> None:
     """Print the figures; the last line of a benchmark's output is one JSON object."""
     sys.stdout.flush()
     print(json.dumps(figures))
+
+
+def seed_fleet(url: str, name: str, vehicle_ids: list[str], held_from: dt.datetime) -> None:
+    """A customer `cus_<name>` (Europe/Paris) with fleet `flt_<name>` holding the vehicles
+    since `held_from`, inserted in bulk: benchmarks need thousands of vehicles quickly."""
+    from sqlalchemy import insert
+
+    from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
+
+    db = database(url)
+    now = dt.datetime.now(dt.UTC)
+    customer_id, fleet_id = f"cus_{name}", f"flt_{name}"
+    with db.session() as session:
+        session.execute(
+            insert(Customer).values(
+                id=customer_id, name=f"{name.title()} SAS", email=f"{name}@bench.example",
+                address_line1="1 rue", address_line2="", postal_code="80000", city="Amiens",
+                country="FR", language="fr", timezone="Europe/Paris", currency="EUR",
+                status="active", created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Fleet).values(
+                id=fleet_id, customer_id=customer_id, name=name, status="active",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(Vehicle),
+            [
+                {"id": vid, "fleet_id": fleet_id, "model": "s1", "serial": f"S-{vid}",
+                 "status": "active", "created_at": now, "updated_at": now, "notes": ""}
+                for vid in vehicle_ids
+            ],
+        )  # fmt: skip
+        session.execute(
+            insert(FleetMembership),
+            [{"vehicle_id": v, "fleet_id": fleet_id, "started_at": held_from} for v in vehicle_ids],
+        )
+        session.commit()
+    db.engine.dispose()

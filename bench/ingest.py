@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bench._support import (
     database,
@@ -41,8 +41,8 @@ from bench._support import (
     process_peak_rss_mb,
     report,
     scratch_database,
+    seed_fleet,
 )
-from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.metering.models import MeteringQueue, Reading
 from billing.mqtt import telemetry_topic
 
@@ -50,38 +50,8 @@ START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 def seed_vehicles(url: str, count: int) -> list[str]:
-    db = database(url)
-    now = dt.datetime.now(dt.UTC)
     ids = [f"BENCH-{n:05d}" for n in range(count)]
-    with db.session() as session:
-        session.execute(
-            insert(Customer).values(
-                id="cus_bench", name="Bench SAS", email="b@bench.example", address_line1="1 rue",
-                address_line2="", postal_code="80000", city="Amiens", country="FR",
-                language="fr", timezone="Europe/Paris", currency="EUR", status="active",
-                created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
-        session.execute(
-            insert(Fleet).values(
-                id="flt_bench", customer_id="cus_bench", name="bench", status="active",
-                created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
-        session.execute(
-            insert(Vehicle),
-            [
-                {"id": vid, "fleet_id": "flt_bench", "model": "s1", "serial": f"S-{vid}",
-                 "status": "active", "created_at": now, "updated_at": now, "notes": ""}
-                for vid in ids
-            ],
-        )  # fmt: skip
-        session.execute(
-            insert(FleetMembership),
-            [{"vehicle_id": vid, "fleet_id": "flt_bench", "started_at": START} for vid in ids],
-        )
-        session.commit()
-    db.engine.dispose()
+    seed_fleet(url, "bench", ids, START)
     return ids
 
 

@@ -19,11 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert
 
-from bench._support import database, postgres_server, report, scratch_database, self_peak_rss_mb
+from bench._support import (
+    database,
+    postgres_server,
+    report,
+    scratch_database,
+    seed_fleet,
+    self_peak_rss_mb,
+)
 from billing.auth import Principal
-from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.metering.rebuild import rebuild_rollups
 from billing.metering.services import customer_usage
 from billing.metering.storage import insert_readings
@@ -36,35 +41,8 @@ ADMIN = Principal(key_id="bench", role="admin")
 
 
 def seed(url: str, vehicles: int) -> list[str]:
-    db = database(url)
-    now = dt.datetime.now(dt.UTC)
     ids = [f"U-{n:04d}" for n in range(vehicles)]
-    with db.session() as session:
-        session.execute(
-            insert(Customer).values(
-                id="cus_usage", name="Usage SAS", email="u@bench.example", address_line1="1 rue",
-                address_line2="", postal_code="80000", city="Amiens", country="FR",
-                language="fr", timezone="Europe/Paris", currency="EUR", status="active",
-                created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
-        session.execute(
-            insert(Fleet).values(
-                id="flt_usage", customer_id="cus_usage", name="bench", status="active",
-                created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
-        session.execute(
-            insert(Vehicle),
-            [{"id": v, "fleet_id": "flt_usage", "model": "s1", "serial": v, "status": "active",
-              "created_at": now, "updated_at": now, "notes": ""} for v in ids],
-        )  # fmt: skip
-        session.execute(
-            insert(FleetMembership),
-            [{"vehicle_id": v, "fleet_id": "flt_usage", "started_at": START} for v in ids],
-        )
-        session.commit()
-    db.engine.dispose()
+    seed_fleet(url, "usage", ids, START)
     return ids
 
 

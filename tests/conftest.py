@@ -3,6 +3,7 @@ Flask app and client, and API keys for every role."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from billing import create_app, migrate
 from billing.auth import create_api_key
 from billing.db import Database, make_engine
+from billing.demo import DEMO_CUSTOMER
 from billing.devices import services
 from billing.settings import Settings, load_settings
 from tests.services import configured_database_url, scratch_postgres_database
@@ -85,18 +87,10 @@ class Registry:
 
 
 def customer_payload(name: str = "Livraisons Picardes SAS") -> dict:
-    return {
-        "name": name,
-        "email": "compta@lp.example",
-        "siren": "123456789",
-        "vat_number": "FR32123456789",
-        "address": {
-            "line1": "12 rue des Jacobins",
-            "postal_code": "80000",
-            "city": "Amiens",
-            "country": "FR",
-        },
-    }
+    """The demo customer's fields, without those that have defaults (tests check those)."""
+    defaults = ("language", "timezone", "currency")
+    payload = copy.deepcopy({k: v for k, v in DEMO_CUSTOMER.items() if k not in defaults})
+    return {**payload, "name": name}
 
 
 @pytest.fixture
