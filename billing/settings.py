@@ -25,6 +25,7 @@ class IngestSettings:
     batch_size: int = 1000
     batch_delay_ms: int = 50
     max_pending: int = 20000
+    max_pending_bytes: int = 64 * 1024 * 1024
     max_future_seconds: int = 86400
 
 
@@ -47,6 +48,14 @@ class MeteringSettings:
 class InvoicingSettings:
     grace_days: int = 3
     payment_terms_days: int = 30
+    # The seller's calendar: issue and due dates are its days.
+    timezone: str = "Europe/Paris"
+    # Usage arriving this many months after a period is still billed as adjustments.
+    adjustment_months: int = 3
+    # How many closed periods the scheduler looks back at to generate missing invoices.
+    catch_up_months: int = 3
+    # How often the scheduler generates, refreshes and finalizes invoices.
+    interval_seconds: float = 3600
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,14 @@ class StripeSettings:
     api_key: str = ""
     webhook_secret: str = ""
     api_base: str = ""
+    # How often the scheduler mirrors newly finalized invoices to Stripe.
+    sync_interval_seconds: float = 60.0
+
+    @property
+    def enabled(self) -> bool:
+        """Collection through Stripe is on when an API key is set. Without one, invoices
+        are finalized as before and nothing is queued for Stripe."""
+        return bool(self.api_key)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ transaction that stored it — as readings or as a rejection — has committed. 
 broker keeps it in our persistent session and redelivers it after a crash; the unique
 (vehicle_id, msg_id) makes redelivery harmless.
 
-Three threads: paho's network thread receives messages into a bounded queue (when the
-queue is full, it blocks, stops reading the socket and the broker holds the rest: memory
-stays bounded whatever the backlog); the main thread takes batches of up to `batch_size`
+Three threads: paho's network thread receives messages into an inbox bounded in messages
+and bytes (when it is full, the thread blocks, stops reading the socket and the broker
+holds the rest: memory stays bounded whatever the backlog); the main thread takes batches of up to `batch_size`
 messages or whatever arrived within `batch_delay_ms` and validates them; the writer thread
 stores each validated batch in one transaction, then acknowledges its messages in arrival
 order. Validation of one batch overlaps the commit of the previous one.
@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from billing.db import Database, utcnow
+from billing.metering.inbox import Inbox
 from billing.metering.services import (
     IncomingMessage,
     ValidatedBatch,
@@ -110,7 +111,7 @@ class IngestConsumer:
         self.metrics = metrics or IngestMetrics()
         self.clock = clock
         self.directory = VehicleDirectory()
-        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=settings.max_pending)
+        self._inbox: Inbox[Received] = Inbox(settings.max_pending, settings.max_pending_bytes)
         # Validated batches waiting for the writer: two keep both stages busy.
         self._validated: queue.Queue[tuple[list[Received], ValidatedBatch] | None] = queue.Queue(
             maxsize=2
@@ -176,11 +177,8 @@ class IngestConsumer:
             self._connection, message.mid, message.qos, message.topic, message.payload
         )
         while not self._stopping.is_set():
-            try:
-                self._inbox.put(received, timeout=0.5)
+            if self._inbox.put(received, len(message.payload), timeout=0.5):
                 return
-            except queue.Full:
-                continue
 
     # --- database side (the writer thread) -----------------------------------------------
 
@@ -240,24 +238,10 @@ class IngestConsumer:
             self._acknowledge(batch)
 
     def _take_batch(self) -> list[Received]:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.settings.batch_delay_ms / 1000
-        while len(batch) < self.settings.batch_size:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(self._inbox.get(timeout=remaining))
-                except queue.Empty:
-                    break
-        self.metrics.pending.set(self._inbox.qsize())
+        batch = self._inbox.take(
+            self.settings.batch_size, first_wait=0.2, then_wait=self.settings.batch_delay_ms / 1000
+        )
+        self.metrics.pending.set(len(self._inbox))
         return batch
 
     def _retrying(self, work: Callable[[Session], T]) -> T | None:

@@ -192,7 +192,7 @@ def test_a_full_inbox_holds_the_stream_back_without_losing_any_of_it(tmp_path, f
     ):
         publish_all(broker.address.with_credentials(GATEWAY, password), stream(400))
         wait_until(lambda: stored_count(fleet) == 400, what="400 stored")
-        assert consumer._inbox.maxsize == 5
+        assert consumer._inbox.max_items == 5
 
 
 def ingest_process(database_url: str, address: BrokerAddress) -> subprocess.Popen:
