@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,6 +134,40 @@ def process_peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """The resident memory of a process every half second, to show it stays flat."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(OSError):
+                self.samples.append(process_rss_mb(self.pid))
+
+    def stop(self) -> dict[str, float]:
+        """RSS at the end of the first and of the last quarter of the run, in MB."""
+        self._stop.set()
+        self._thread.join()
+        samples = self.samples or [0.0]
+        quarter = max(1, len(samples) // 4)
+        return {
+            "rss_mb_first_quarter": round(max(samples[:quarter]), 1),
+            "rss_mb_last_quarter": round(max(samples[-quarter:]), 1),
+        }
 
 
 def self_peak_rss_mb() -> float:

@@ -33,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from bench._support import (
+    RssSampler,
     database,
     free_port,
     own_mosquitto,
@@ -215,10 +216,12 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
     ingest = Ingest(url, port, client_id)
     ingest.wait_connected()
     cpu_before, started = process_cpu_seconds(ingest.process.pid), time.perf_counter()
+    sampler = RssSampler(ingest.process.pid)
     ingest.wait_readings(readings)
     elapsed = time.perf_counter() - started
     cpu = process_cpu_seconds(ingest.process.pid) - cpu_before
     rss = process_peak_rss_mb(ingest.process.pid)
+    memory = sampler.stop()
     ingest.stop()
     catch_up = wait_metered(url)
     metering.terminate()
@@ -228,6 +231,7 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
         "cpu_per_10k": cpu / readings * 10_000,
         "rss_mb": rss,
         "metering_catch_up_s": catch_up,
+        **memory,
     }
 
 
@@ -267,6 +271,8 @@ def run_backend(kind: str, vehicles: int, readings: int) -> dict:
         "concurrent_readings_per_s": round(live),
         "ingest_cpu_s_per_10k": round(one["cpu_per_10k"], 3),
         "ingest_peak_rss_mb": round(max(one["rss_mb"], fifty["rss_mb"]), 1),
+        "ingest_rss_mb_first_quarter": one["rss_mb_first_quarter"],
+        "ingest_rss_mb_last_quarter": one["rss_mb_last_quarter"],
         "metering_catch_up_s": round(
             max(one["metering_catch_up_s"], fifty["metering_catch_up_s"]), 1
         ),

@@ -1,0 +1,171 @@
+"""Usage statements through the HTTP API: a customer with 100 vehicles and a month of
+readings, 50 on urbain and 50 on flotte-pro (pooled kilometres).
+
+The readings and rollups come from bench/usage.py's seeding. `billing serve` runs in a
+child process on a free port, as in production; the benchmark asks it, with an admin key
+and one kept-alive connection, for the closed month's statement many times (median and
+p95 in ms, JSON and CSV) and for the month in progress (priced to date and projected),
+then reads the web process's peak RSS.
+
+    python bench/statements.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import (
+    database,
+    free_port,
+    postgres_server,
+    process_peak_rss_mb,
+    report,
+    scratch_database,
+)
+from bench.usage import PERIOD, START, seed, store, time_rebuild
+from billing.auth import create_api_key
+from billing.devices.models import PlanAssignment
+from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+
+GOAL_P95_MS = 100
+CUSTOMER = "cus_usage"  # bench/usage.py's customer
+
+
+def assign_plans(url: str, vehicle_ids: list[str]) -> str:
+    """Half the vehicles on urbain, half on flotte-pro, from the 1st; returns an admin key."""
+    db = database(url)
+    now = dt.datetime.now(dt.UTC)
+    with db.session() as session:
+        load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, now)
+        half = len(vehicle_ids) // 2
+        session.add_all(
+            PlanAssignment(
+                id=f"asg_{vehicle_id}", vehicle_id=vehicle_id, plan_version=1, effective_at=START,
+                plan_code="urbain" if index < half else "flotte-pro",
+            )
+            for index, vehicle_id in enumerate(vehicle_ids)
+        )  # fmt: skip
+        session.commit()
+        _key, plain = create_api_key(session, "admin", name="bench")
+    db.engine.dispose()
+    return plain
+
+
+@contextlib.contextmanager
+def web_server(url: str) -> Iterator[tuple[int, int]]:
+    """`billing serve` on a free port; yields (port, pid) once /healthz answers."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        environment = {**os.environ, "DATABASE_URL": url, "BILLING_DATA_DIR": data_dir}
+        command = [sys.executable, "-m", "billing.cli", "serve", "--host", "127.0.0.1",
+                   "--port", str(port)]  # fmt: skip
+        process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+        try:
+            _wait_until_healthy(port, process)
+            yield port, process.pid
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _wait_until_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"billing serve exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"billing serve did not answer on port {port}")
+
+
+def time_requests(port: int, key: str, path: str, repeat: int, accept: str) -> list[float]:
+    """Milliseconds per request, sorted, over one kept-alive connection (after 3 warm-ups)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}", "Accept": accept}
+    timings = []
+    for attempt in range(repeat + 3):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
+        if attempt >= 3:
+            timings.append(elapsed)
+    connection.close()
+    if accept == "application/json" and "period=" in path:
+        gross = json.loads(body)["totals"]["gross"]
+        print(f"  {path}: TTC {gross}", file=sys.stderr)
+    return sorted(timings)
+
+
+def figures(timings: list[float]) -> tuple[float, float]:
+    return round(statistics.median(timings), 2), round(timings[int(len(timings) * 0.95) - 1], 2)
+
+
+def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, repeat: int) -> dict:
+    with scratch_database(kind) as url:
+        ids = seed(url, vehicles)
+        readings = store(url, ids, days, trips, trip_readings)
+        time_rebuild(url)
+        key = assign_plans(url, ids)
+        closed = f"/api/v1/customers/{CUSTOMER}/statement?period={PERIOD}"
+        current = f"/api/v1/customers/{CUSTOMER}/statement"
+        with web_server(url) as (port, pid):
+            json_ms = time_requests(port, key, closed, repeat, "application/json")
+            csv_ms = time_requests(port, key, closed, repeat // 2, "text/csv")
+            current_ms = time_requests(port, key, current, repeat // 2, "application/json")
+            peak_rss = process_peak_rss_mb(pid)
+    median, p95 = figures(json_ms)
+    return {
+        "statement_http_ms_median": median,
+        "statement_http_ms_p95": p95,
+        "statement_csv_http_ms_p95": figures(csv_ms)[1],
+        "statement_in_progress_http_ms_p95": figures(current_ms)[1],
+        "web_peak_rss_mb": round(peak_rss, 1),
+        "calls": repeat,
+        "readings": readings,
+        "vehicles": vehicles,
+        "days": days,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 days of readings, fewer calls")
+    args = parser.parse_args()
+    # A month: 100 vehicles, 6 trips a day of 40 min (80 readings), 31 days: 1.5 M readings.
+    days, trip_readings, repeat = (3, 20, 60) if args.quick else (31, 80, 300)
+    backends = ["postgresql", "sqlite"] if postgres_server() else ["sqlite"]
+    results = {}
+    for kind in backends:
+        results[kind] = run(kind, 100, days, 6, trip_readings, repeat)
+        print(f"{kind}: {json.dumps(results[kind])}", file=sys.stderr)
+    headline = results[backends[0]]
+    p95 = headline["statement_http_ms_p95"]
+    verdict = "meets" if p95 < GOAL_P95_MS else "misses"
+    print(f"p95 {p95} ms {verdict} the goal of {GOAL_P95_MS} ms ({backends[0]})", file=sys.stderr)
+    report({**headline, "database": backends[0], "details": results})
+
+
+if __name__ == "__main__":
+    main()
