@@ -15,10 +15,12 @@ import click
 
 from billing.broker_cli import broker
 from billing.db import Database, utcnow
+from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
 from billing.pricing.commands import describe, load_plan_files, plans
 from billing.settings import Settings, load_settings
 from billing.simulate_cli import simulate
+from billing.statements.commands import statement
 
 
 class AppContext:
@@ -226,7 +228,9 @@ def run(app: AppContext, no_simulator: bool) -> None:
         "BILLING_DATA_DIR": str(settings.data_dir.resolve()),
     }
     supervisor = Supervisor(settings.data_dir / "logs")
-    supervisor.add("ingest", ["ingest", "--protocol", protocol], environment)
+    metrics_port = _free_port(settings.http_host, 0)
+    ingest_args = ["ingest", "--protocol", protocol, "--metrics-port", str(metrics_port)]
+    supervisor.add("ingest", ingest_args, environment)
     supervisor.add("scheduler", ["schedule"], environment)
     if not no_simulator and broker is not None:
         supervisor.add("simulator", _demo_simulation(DEMO_VEHICLES, broker, protocol), environment)
@@ -235,6 +239,7 @@ def run(app: AppContext, no_simulator: bool) -> None:
     click.echo(f"Billing API:  http://{settings.http_host}:{port}")
     click.echo(f"Admin key:    {key}")
     click.echo(f"MQTT broker:  {broker.address.url if broker else mqtt_url}")
+    click.echo(f"Ingest stats: http://127.0.0.1:{metrics_port}/metrics")
     click.echo(f"Logs:         {settings.data_dir / 'logs'}")
     click.echo(
         f"Try:          curl -H 'Authorization: Bearer {key}' "
@@ -327,6 +332,8 @@ main.add_command(broker)
 main.add_command(simulate)
 main.add_command(plans)
 main.add_command(usage)
+main.add_command(statement)
+main.add_command(invoices)
 
 if __name__ == "__main__":
     sys.exit(main())
