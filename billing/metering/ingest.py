@@ -9,9 +9,8 @@ Three threads: paho's network thread receives messages into an inbox bounded in 
 and bytes (when it is full, the thread blocks, stops reading the socket and the broker
 holds the rest: memory stays bounded whatever the backlog); the main thread takes batches
 of up to `batch_size` messages or whatever arrived within `batch_delay_ms` and validates
-them; the writer thread
-stores each validated batch in one transaction, then acknowledges its messages in arrival
-order. Validation of one batch overlaps the commit of the previous one.
+them; the writer thread stores each validated batch in one transaction, then acknowledges
+its messages in arrival order. Validation of one batch overlaps the commit of the last.
 """
 
 from __future__ import annotations
