@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import text
+
 from bench._support import (
     database,
     free_port,
@@ -65,6 +67,16 @@ def assign_plans(url: str, vehicle_ids: list[str]) -> str:
     return plain
 
 
+def analyze(url: str) -> None:
+    """Gather planner statistics, as autovacuum would after such a load in production:
+    without them PostgreSQL sorts a month of trips it could hash."""
+    db = database(url)
+    with db.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    db.engine.dispose()
+
+
 @contextlib.contextmanager
 def web_server(url: str) -> Iterator[tuple[int, int]]:
     """`billing serve` on a free port; yields (port, pid) once /healthz answers."""
@@ -73,20 +85,26 @@ def web_server(url: str) -> Iterator[tuple[int, int]]:
         environment = {**os.environ, "DATABASE_URL": url, "BILLING_DATA_DIR": data_dir}
         command = [sys.executable, "-m", "billing.cli", "serve", "--host", "127.0.0.1",
                    "--port", str(port)]  # fmt: skip
-        process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+        log = Path(data_dir) / "serve.log"
+        with log.open("w") as stderr:
+            process = subprocess.Popen(command, env=environment, stderr=stderr)
         try:
-            _wait_until_healthy(port, process)
+            _wait_until_healthy(port, process, log)
             yield port, process.pid
         finally:
             process.terminate()
             process.wait(10)
 
 
-def _wait_until_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_until_healthy(
+    port: int, process: subprocess.Popen, log: Path, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"billing serve exited with {process.returncode}")
+            raise RuntimeError(
+                f"billing serve exited with {process.returncode}:\n{log.read_text()[-2000:]}"
+            )
         with contextlib.suppress(OSError):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", "/healthz")
@@ -128,6 +146,7 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
         readings = store(url, ids, days, trips, trip_readings)
         time_rebuild(url)
         key = assign_plans(url, ids)
+        analyze(url)
         closed = f"/api/v1/customers/{CUSTOMER}/statement?period={PERIOD}"
         current = f"/api/v1/customers/{CUSTOMER}/statement"
         with web_server(url) as (port, pid):

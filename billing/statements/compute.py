@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -25,9 +25,10 @@ from billing.metering import queries
 from billing.metering.usage import Usage
 from billing.periods import Period
 from billing.pricing import rating
+from billing.pricing.models import Plan as PlanModel
 from billing.pricing.models import PlanVersion
 from billing.pricing.plans import Plan
-from billing.pricing.services import get_plan_version
+from billing.pricing.services import get_plan, get_plan_version
 from billing.pricing.totals import Totals, compute_totals
 
 # Member states by ISO 3166 code (Greece is GR here; its VAT numbers start with EL).
@@ -75,6 +76,18 @@ class VehicleSegment:
 
 
 @dataclass(frozen=True)
+class SegmentQuantities:
+    """What rating needs of a segment: the quantities a plan can price and its vehicle days.
+
+    Measured usage for a statement or an invoice; projected usage for a forecast.
+    """
+
+    segment: queries.Segment
+    quantities: Mapping[str, Decimal]
+    vehicle_days: Decimal
+
+
+@dataclass(frozen=True)
 class Statement:
     customer_id: str
     period: Period
@@ -113,52 +126,115 @@ def compute_statement(
 
     Reads only: plan versions are not locked here (invoicing locks those it rates).
     """
-    zone = ZoneInfo(customer.timezone)
-    start, end = period.bounds(zone)
-    usage_end = min(end, until) if until else end
-    segments = queries.customer_segments(session, customer.id, start, usage_end)
-    measured = queries.segments_usage(session, segments, zone)
-    vat = vat_treatment(customer)
-    lines: list[StatementLine] = []
+    return compute_statements(session, [customer], period, until=until)[0]
+
+
+def compute_statements(
+    session: Session,
+    customers: Sequence[Customer],
+    period: Period,
+    *,
+    until: dt.datetime | None = None,
+) -> list[Statement]:
+    """`compute_statement` of each customer, in order, reading the segments and usage of
+    all of them in a few queries per time zone (the invoice run of a month)."""
+    by_zone: dict[str, list[Customer]] = defaultdict(list)
+    for customer in customers:
+        by_zone[customer.timezone].append(customer)
+    statements: dict[str, Statement] = {}
+    for timezone, group in by_zone.items():
+        zone = ZoneInfo(timezone)
+        start, end = period.bounds(zone)
+        usage_end = min(end, until) if until else end
+        segments = queries.customers_segments(session, [c.id for c in group], start, usage_end)
+        measured = iter(
+            queries.segments_usage(session, [s for c in group for s in segments[c.id]], zone)
+        )
+        vehicles = {c.id: {s.vehicle_id for s in segments[c.id]} for c in group}
+        freshness = queries.groups_freshness(session, vehicles, usage_end)
+        # Held while rating, so that each customer's lookups find them in the session,
+        # which keeps loaded objects only as long as something refers to them.
+        plan_versions = _loaded_plan_versions(session, segments.values())
+        for customer in group:
+            mine = [next(measured) for _ in segments[customer.id]]
+            vat = vat_treatment(customer)
+            lines, versions = rate_segments(
+                session,
+                [SegmentQuantities(i.segment, quantities(i.usage), i.vehicle_days) for i in mine],
+                period,
+                vat,
+            )
+            statements[customer.id] = Statement(
+                customer_id=customer.id,
+                period=period,
+                timezone=customer.timezone,
+                currency=customer.currency,
+                start=start,
+                end=end,
+                vat=vat,
+                segments=tuple(VehicleSegment(i.segment, i.usage, i.vehicle_days) for i in mine),
+                lines=tuple(lines),
+                totals=statement_totals(lines, customer.currency),
+                freshness=freshness[customer.id],
+                plan_versions=versions,
+            )
+        del plan_versions
+    return [statements[customer.id] for customer in customers]
+
+
+def _loaded_plan_versions(
+    session: Session, segments: Iterable[Sequence[queries.Segment]]
+) -> list[tuple[PlanModel, PlanVersion]]:
+    assigned = {(s.plan_code, s.plan_version) for group in segments for s in group if s.plan_code}
+    return [
+        (get_plan(session, code), get_plan_version(session, code, version))
+        for code, version in assigned
+    ]
+
+
+def rate_segments(
+    session: Session, items: Sequence[SegmentQuantities], period: Period, vat: VatTreatment
+) -> tuple[list[StatementLine], tuple[tuple[str, int], ...]]:
+    """Rate segments grouped by plan version, so that pooled charges see the whole pool;
+    segments without a plan are not rated. Returns the lines and the versions rated."""
     versions: dict[tuple[str, int], PlanVersion] = {}
-    by_version: dict[tuple[str, int], list[queries.SegmentUsage]] = defaultdict(list)
-    for item in measured:
+    by_version: dict[tuple[str, int], list[SegmentQuantities]] = defaultdict(list)
+    # One lookup per assigned version, not per segment: each lookup also reads the plan,
+    # which the session does not keep (its identity map holds objects weakly).
+    found: dict[tuple[str, int | None], PlanVersion] = {}
+    for item in items:
         if item.segment.plan_code is not None:
-            version = get_plan_version(session, item.segment.plan_code, item.segment.plan_version)
+            assigned = (item.segment.plan_code, item.segment.plan_version)
+            if assigned not in found:
+                found[assigned] = get_plan_version(session, *assigned)
+            version = found[assigned]
             key = (version.plan_code, version.version)
             versions[key] = version
             by_version[key].append(item)
+    lines: list[StatementLine] = []
     for key in sorted(by_version):
         lines += _rate(versions[key].to_plan(), key, by_version[key], period, vat)
-    return Statement(
-        customer_id=customer.id,
-        period=period,
-        timezone=customer.timezone,
-        currency=customer.currency,
-        start=start,
-        end=end,
-        vat=vat,
-        segments=tuple(VehicleSegment(i.segment, i.usage, i.vehicle_days) for i in measured),
-        lines=tuple(lines),
-        totals=compute_totals(
-            [(line.vat_category, line.vat_rate, line.amount) for line in lines], customer.currency
-        ),
-        freshness=queries.freshness(session, {s.segment.vehicle_id for s in measured}, usage_end),
-        plan_versions=tuple(sorted(versions)),
+    return lines, tuple(sorted(versions))
+
+
+def statement_totals(lines: Sequence[StatementLine], currency: str) -> Totals:
+    """The VAT breakdown and totals of rated lines."""
+    return compute_totals(
+        [(line.vat_category, line.vat_rate, line.amount) for line in lines], currency
     )
 
 
 def _rate(
     plan: Plan,
     key: tuple[str, int],
-    items: Sequence[queries.SegmentUsage],
+    items: Sequence[SegmentQuantities],
     period: Period,
     vat: VatTreatment,
 ) -> list[StatementLine]:
     vehicles = [
         rating.VehicleUsage(
             vehicle_id=item.segment.vehicle_id,
-            quantities=quantities(item.usage),
+            quantities=item.quantities,
             days_on_plan=item.vehicle_days,
         )
         for item in items

@@ -1,0 +1,93 @@
+"""A statement as CSV, for spreadsheets and accounting tools.
+
+One row per vehicle, segment and charge, then the totals: a row per VAT rate (base and
+VAT), then HT, VAT and TTC; for a month in progress, the projected totals follow. Numbers
+are exact decimals with a dot and no thousands separator; times are RFC 3339 UTC; UTF-8.
+The `row` column says what each row is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from billing.pricing.totals import Totals
+from billing.statements.services import CustomerStatement
+
+COLUMNS = (
+    "row", "vehicle_id", "plan_code", "plan_version", "segment_start", "segment_end",
+    "vehicle_days", "charge", "charge_name", "metric", "model", "scope", "quantity",
+    "billable_quantity", "pooled_quantity", "unit_price", "amount", "vat_category",
+    "vat_rate", "currency",
+)  # fmt: skip
+LINE = "line"
+
+
+def statement_csv(result: CustomerStatement) -> str:
+    """The statement as CSV text, header row first."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    currency = result.statement.currency
+    for vehicle in result.vehicles:
+        for segment in vehicle.segments:
+            for line in segment.lines:
+                rated = line.rated
+                writer.writerow(
+                    {
+                        "row": LINE,
+                        "vehicle_id": vehicle.vehicle_id,
+                        "plan_code": line.plan_code,
+                        "plan_version": line.plan_version,
+                        "segment_start": line.segment_start.isoformat(),
+                        "segment_end": line.segment_end.isoformat(),
+                        "vehicle_days": _number(segment.vehicle_days),
+                        "charge": line.charge_index,
+                        "charge_name": line.charge_name or "",
+                        "metric": rated.metric,
+                        "model": rated.model,
+                        "scope": rated.scope,
+                        "quantity": _number(rated.quantity),
+                        "billable_quantity": _number(rated.billable_quantity),
+                        "pooled_quantity": _number(rated.pooled_quantity),
+                        "unit_price": _number(rated.unit_amount),
+                        "amount": _number(rated.amount),
+                        "vat_category": line.vat_category,
+                        "vat_rate": _number(line.vat_rate),
+                        "currency": currency,
+                    }
+                )
+    writer.writerows(_total_rows(result.statement.totals, "", currency))
+    if result.projection is not None:
+        writer.writerows(_total_rows(result.projection.totals, "projected_", currency))
+    return buffer.getvalue()
+
+
+def csv_filename(result: CustomerStatement) -> str:
+    """statement-<customer>-<period>.csv; ids are [A-Za-z0-9_-], safe in a header."""
+    return f"statement-{result.statement.customer_id}-{result.statement.period}.csv"
+
+
+def _total_rows(totals: Totals, prefix: str, currency: str) -> list[dict[str, str]]:
+    rows = []
+    for subtotal in totals.subtotals:
+        for row, amount in (("vat_base", subtotal.base), ("vat", subtotal.vat)):
+            rows.append(
+                {
+                    "row": prefix + row,
+                    "amount": _number(amount),
+                    "vat_category": subtotal.category,
+                    "vat_rate": _number(subtotal.rate),
+                    "currency": currency,
+                }
+            )
+    for row, amount in (("total_net", totals.net), ("total_vat", totals.vat),
+                        ("total_gross", totals.gross)):  # fmt: skip
+        rows.append({"row": prefix + row, "amount": _number(amount), "currency": currency})
+    return rows
+
+
+def _number(value: Decimal | None) -> str:
+    # Plain notation: str(Decimal) would write 1E+2 for some values.
+    return "" if value is None else format(value, "f")

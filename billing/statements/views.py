@@ -1,0 +1,57 @@
+"""Usage statements: a customer's month priced per vehicle, as JSON or CSV."""
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing.db import utcnow
+from billing.statements import exports, schemas, services
+from billing.web import current_principal, db_session, roles
+
+blp = Blueprint("statements", __name__, url_prefix="/api/v1", description="Usage statements")
+
+EVERYONE = ("admin", "finance", "operator", "customer")
+JSON, CSV = "application/json", "text/csv"
+CSV_RESPONSE = {
+    200: {
+        "content": {
+            CSV: {
+                "schema": {"type": "string"},
+                "example": "row,vehicle_id,plan_code,…\r\nline,MOB-000123,urbain,…\r\n",
+            }
+        }
+    }
+}
+
+
+@blp.route("/customers/<customer_id>/statement")
+class CustomerStatement(MethodView):
+    @roles(*EVERYONE)
+    @blp.arguments(schemas.StatementArgs, location="query")
+    @blp.response(200, schemas.StatementSchema)
+    @blp.doc(responses=CSV_RESPONSE)
+    def get(self, args, customer_id):
+        """A customer's month priced per vehicle, plan and charge, with its totals.
+
+        The current month (the default) is `in_progress`: priced up to now, with a
+        projection to its end whose method is stated. Past months are `closed` and agree
+        with their invoice to the cent. CSV with `Accept: text/csv` or `?format=csv`.
+        """
+        result = services.get_statement(
+            db_session(), current_principal(), customer_id, args.get("period"), utcnow()
+        )
+        if _wants_csv(args.get("format")):
+            return Response(
+                exports.statement_csv(result),
+                mimetype=CSV,
+                headers={
+                    "Content-Disposition": f'attachment; filename="{exports.csv_filename(result)}"'
+                },
+            )
+        return result
+
+
+def _wants_csv(requested_format: str | None) -> bool:
+    if requested_format is not None:
+        return requested_format == "csv"
+    return request.accept_mimetypes.best_match([JSON, CSV]) == CSV
