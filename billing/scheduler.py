@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,13 +19,19 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from billing.db import Database, utcnow
+from billing.invoicing.services import RunReport, invoice_closed_periods
 from billing.jobs import new_holder, release_lease, take_lease
 from billing.metering.rollups import update_rollups
+from billing.payments.gateway import StripeGateway
+from billing.payments.services import mirror_due_invoices
 from billing.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
+# A pass over the Stripe outbox stops after this long, well within the lease; the next run
+# goes on with the rest.
+STRIPE_SYNC_BUDGET = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,35 @@ def meter(database: Database, settings: Settings) -> int:
     return total
 
 
+def invoice(database: Database, settings: Settings) -> RunReport:
+    """Close periods: make and refresh the drafts of the closed periods not yet issued, and
+    finalize those past their grace period; a missed run is caught up by the next."""
+    with database.session() as session:
+        return invoice_closed_periods(session, utcnow(), settings=settings)
+
+
+def stripe_sync(database: Database, settings: Settings) -> int:
+    """Mirror the finalized invoices waiting in the outbox to Stripe; invoices attempted."""
+    gateway = StripeGateway(settings.stripe)
+    deadline = time.monotonic() + STRIPE_SYNC_BUDGET.total_seconds()
+    attempted = 0
+    with database.session() as session:
+        while time.monotonic() < deadline:
+            report = mirror_due_invoices(session, gateway, utcnow())
+            if not report:
+                break
+            attempted += len(report)
+    return attempted
+
+
 def jobs(settings: Settings) -> list[Job]:
-    return [Job("meter", settings.metering.interval_seconds, meter)]
+    scheduled = [
+        Job("meter", settings.metering.interval_seconds, meter),
+        Job("invoice", settings.invoicing.interval_seconds, invoice),
+    ]
+    if settings.stripe.enabled:  # without Stripe keys, nothing is collected
+        scheduled.append(Job("stripe_sync", settings.stripe.sync_interval_seconds, stripe_sync))
+    return scheduled
 
 
 def run_under_lease(database: Database, settings: Settings, job: Job, holder: str) -> bool:

@@ -1,0 +1,233 @@
+"""Benchmark of the invoice run: 10,000 customers with 3 vehicles each and a month of usage.
+
+Times the month's invoicing as the scheduler does it: `generate_invoices` (a draft per
+customer, rated through the statement computation) then `finalize_due_invoices` (locks,
+identity copy, document check, gap-free numbering), and reports invoices per second over
+both; goal: at least 170 invoices/s, the month in under a minute. Then renders the PDF
+and the Factur-X PDF of a sample of the invoices (PDFs per second, one core).
+
+The usage is seeded straight into the rollups the invoice run reads (`usage_days`, one
+row per vehicle and day, and `trips`) with bulk inserts, rather than as the millions of
+readings a month of 30,000 scooters sends: turning readings into rollups is measured by
+bench/usage.py and bench/ingest.py, and the invoice run never reads readings. Vehicles
+are on the three shipped plans (graduated tiers, caps, packages, a pooled fleet plan);
+one customer in ten is a German business (reverse charge).
+
+    .venv/bin/python bench/invoicing.py [--quick] [--database postgresql|sqlite]
+                                        [--second-month]
+
+`--quick` does the same with 1,000 customers and a smaller sample. `--second-month` also
+times the following month, the steady state: each customer then has an issued invoice
+whose period the run computes again, to bill late usage as adjustments. The last line
+printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select
+
+from bench._support import database, postgres_server, report, scratch_database, self_peak_rss_mb
+from billing.db import bulk_insert
+from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.invoicing import rendering, services
+from billing.invoicing.models import Invoice
+from billing.invoicing.pdf import render_facturx_pdf, render_pdf
+from billing.metering.models import TripRecord, UsageDay
+from billing.periods import Period
+from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+from billing.settings import load_settings
+
+GOAL_PER_S = 170
+PERIOD = Period(2026, 10)
+PARIS = ZoneInfo("Europe/Paris")
+START = PERIOD.bounds(PARIS)[0]
+PLANS = ("urbain", "liberte", "flotte-pro")
+VEHICLES_PER_CUSTOMER = 3
+SEED_CHUNK = 1_000
+
+
+def seed(url: str, customers: int, seed_value: int, periods: list[Period]) -> dict[str, int]:
+    """Customers, fleets, vehicles on plans, and a month of daily usage and trips; written
+    a thousand customers at a time to keep the benchmark's memory for the invoice run."""
+    rng = random.Random(seed_value)
+    db = database(url)
+    counts: dict[str, int] = defaultdict(int)
+    with db.session() as session:
+        load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, START)
+        for first in range(0, customers, SEED_CHUNK):
+            rows = _rows(rng, range(first, min(first + SEED_CHUNK, customers)), periods)
+            for model, key in ((Customer, "customers"), (Fleet, "fleets"), (Vehicle, "vehicles"),
+                               (FleetMembership, "memberships"), (PlanAssignment, "plans"),
+                               (UsageDay, "days"), (TripRecord, "trips")):  # fmt: skip
+                bulk_insert(session, model, rows[key])
+                counts[key] += len(rows[key])
+            session.commit()
+    db.engine.dispose()
+    return counts
+
+
+def _rows(rng: random.Random, numbers: range, periods: list[Period]) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for c in numbers:
+        customer_id, fleet_id = f"cus_b{c:06d}", f"flt_b{c:06d}"
+        rows["customers"].append(_customer(customer_id, c, german=c % 10 == 9))
+        rows["fleets"].append({"id": fleet_id, "customer_id": customer_id, "name": "Flotte",
+                               "status": "active", "created_at": START, "updated_at": START,
+                               "retired_at": None})  # fmt: skip
+        for v in range(VEHICLES_PER_CUSTOMER):
+            vehicle_id = f"B{c:06d}-{v}"
+            rows["vehicles"].append(_vehicle(vehicle_id, fleet_id))
+            rows["memberships"].append({"vehicle_id": vehicle_id, "fleet_id": fleet_id,
+                                        "started_at": START, "ended_at": None})  # fmt: skip
+            rows["plans"].append({
+                "id": f"asg_{vehicle_id}", "vehicle_id": vehicle_id,
+                "plan_code": PLANS[(c + (v == 2)) % len(PLANS)], "plan_version": 1,
+                "effective_at": START, "ended_at": None, "created_at": START,
+            })  # fmt: skip
+            for period in periods:
+                _month_of_usage(rng, vehicle_id, rows, period)
+    return rows
+
+
+def _customer(customer_id: str, n: int, german: bool) -> dict:
+    address = (
+        {"address_line1": "Hauptstraße 2", "postal_code": "79100", "city": "Freiburg",
+         "country": "DE", "siren": None, "vat_number": f"DE{100000000 + n}"}
+        if german else
+        {"address_line1": "12 rue des Jacobins", "postal_code": "80000", "city": "Amiens",
+         "country": "FR", "siren": f"{100000000 + n}", "vat_number": None}
+    )  # fmt: skip
+    return {
+        "id": customer_id, "name": f"Client {n} SAS", "email": f"compta{n}@bench.example",
+        "address_line2": "", "language": "en" if german else "fr", "timezone": "Europe/Paris",
+        "currency": "EUR", "status": "active", "created_at": START, "updated_at": START,
+        "archived_at": None, **address,
+    }  # fmt: skip
+
+
+def _vehicle(vehicle_id: str, fleet_id: str) -> dict:
+    return {"id": vehicle_id, "fleet_id": fleet_id, "model": "s1", "serial": vehicle_id,
+            "status": "active", "commissioned_on": START.date(), "created_at": START,
+            "updated_at": START, "retired_at": None, "notes": ""}  # fmt: skip
+
+
+def _month_of_usage(rng: random.Random, vehicle_id: str, rows: dict, period: Period) -> None:
+    """A vehicle's days: idle one day in four, else 2 to 40 km and 1 to 6 trips."""
+    day = period.first_day()
+    while day < period.next().first_day():
+        if rng.random() > 0.25:
+            distance_m = rng.randint(2_000, 40_000)
+            rows["days"].append({"vehicle_id": vehicle_id, "day": day, "timezone": PARIS.key,
+                                 "distance_m": distance_m, "energy_wh": distance_m * 3 // 100,
+                                 "readings": 100})  # fmt: skip
+            noon = dt.datetime.combine(day, dt.time(12), PARIS).astimezone(dt.UTC)
+            for trip in range(rng.randint(1, 6)):
+                ended = noon + dt.timedelta(minutes=40 * trip)
+                rows["trips"].append({
+                    "vehicle_id": vehicle_id, "trip_id": f"{day:%m%d}-{trip}",
+                    "start_ts": ended - dt.timedelta(minutes=20), "start_msg_id": "s",
+                    "end_ts": ended, "end_msg_id": "e", "seconds": 1200,
+                })  # fmt: skip
+        day += dt.timedelta(days=1)
+
+
+def run(kind: str, customers: int, sample: int, seed_value: int, second_month: bool) -> dict:
+    periods = [PERIOD, PERIOD.next()] if second_month else [PERIOD]
+    with scratch_database(kind) as url:
+        started = time.perf_counter()
+        seeded = seed(url, customers, seed_value, periods)
+        seed_s = time.perf_counter() - started
+        db = database(url)
+        with db.session() as session:
+            months = [_invoice_month(session, customers, period) for period in periods]
+            issued = session.scalars(
+                select(Invoice).where(Invoice.number.is_not(None)).order_by(Invoice.number)
+            ).all()
+            documents = [rendering.invoice_document(invoice) for invoice in issued[:sample]]
+        db.engine.dispose()
+    generate_s, finalize_s = months[0]
+    figures = {
+        "customers": customers,
+        "vehicles": seeded["vehicles"],
+        "usage_days": seeded["days"],
+        "trips": seeded["trips"],
+        "seed_s": round(seed_s, 1),
+        "generate_s": round(generate_s, 1),
+        "finalize_s": round(finalize_s, 1),
+        "invoices_per_s": round(customers / (generate_s + finalize_s), 1),
+        "generate_per_s": round(customers / generate_s, 1),
+        "finalize_per_s": round(customers / finalize_s, 1),
+    }
+    if second_month:
+        figures["second_month_invoices_per_s"] = round(customers / sum(months[1]), 1)
+    pdf_s = _timed(render_pdf, documents)
+    facturx_s = _timed(render_facturx_pdf, documents)
+    return {
+        **figures,
+        "pdfs_per_s": round(len(documents) / pdf_s, 2),
+        "facturx_pdfs_per_s": round(len(documents) / facturx_s, 2),
+        "pdf_sample": len(documents),
+    }
+
+
+def _invoice_month(session, customers: int, period: Period) -> tuple[float, float]:
+    """Generate then finalize the month's invoices once its grace period is over, as the
+    scheduler does; the seconds each took. The second month also re-examines the first
+    for late usage (adjustments)."""
+    settings = load_settings()
+    now = period.bounds(PARIS)[1] + dt.timedelta(days=4)
+    started = time.perf_counter()
+    generated = services.generate_invoices(session, period, now, settings=settings)
+    generate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    finalized = services.finalize_due_invoices(session, now, settings=settings)
+    finalize_s = time.perf_counter() - started
+    if generated.failed or finalized.failed or len(finalized.finalized) != customers:
+        raise SystemExit(f"the run of {period} failed: {generated.failed or finalized.failed}")
+    return generate_s, finalize_s
+
+
+def _timed(render, documents) -> float:
+    started = time.perf_counter()
+    for document in documents:
+        render(document)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 customers, 10 PDFs")
+    parser.add_argument("--database", choices=("postgresql", "sqlite"),
+                        help="default: PostgreSQL when reachable, else SQLite")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=20261031)
+    parser.add_argument("--second-month", action="store_true",
+                        help="also time the next month, whose run checks the first for "
+                        "late usage (second_month_invoices_per_s)")  # fmt: skip
+    args = parser.parse_args()
+    kind = args.database or ("postgresql" if postgres_server() else "sqlite")
+    customers, sample = (1_000, 10) if args.quick else (10_000, 40)
+    figures = run(kind, customers, sample, args.seed, args.second_month)
+    print(
+        f"{kind}: {customers} invoices generated in {figures['generate_s']} s and finalized "
+        f"in {figures['finalize_s']} s: {figures['invoices_per_s']} invoices/s "
+        f"(goal {GOAL_PER_S}); PDF {figures['pdfs_per_s']}/s, "
+        f"Factur-X {figures['facturx_pdfs_per_s']}/s",
+        file=sys.stderr,
+    )
+    report({**figures, "database": kind, "goal_invoices_per_s": GOAL_PER_S,
+            "peak_rss_mb": round(self_peak_rss_mb(), 1)})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The files of issued documents, and the finance exports of a month (DESIGN 2.6).
+
+Documents are rendered from what an invoice froze when it was issued (see `rendering`).
+A PDF is rendered at its first download and kept (`InvoiceFile`), so that every later
+download returns the same bytes, Factur-X container dates included; the XML is the same
+at every rendering and is not kept.
+
+Exports select documents by issue date, the accounting view: an export of 2026-12 holds
+what was issued in December (November's invoices, December's credit notes), so that each
+document appears in exactly one month, as in the FEC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from billing.auth import Principal
+from billing.errors import Conflict
+from billing.invoicing import exports, pdf, rendering
+from billing.invoicing.documents import InvoiceDocument
+from billing.invoicing.facturx_xml import invoice_xml
+from billing.invoicing.models import Invoice, InvoiceFile
+from billing.invoicing.services import Progress, get_invoice
+from billing.periods import Period
+
+PDF = "pdf"
+FACTURX_PDF = "facturx.pdf"
+XML = "facturx.xml"
+FORMATS = (PDF, FACTURX_PDF, XML)
+_RENDERERS: dict[str, Callable[[InvoiceDocument], bytes]] = {
+    PDF: pdf.render_pdf,
+    FACTURX_PDF: pdf.render_facturx_pdf,
+}
+MIMETYPES = {PDF: "application/pdf", FACTURX_PDF: "application/pdf", XML: "application/xml"}
+
+
+@dataclass(frozen=True)
+class File:
+    filename: str
+    mimetype: str
+    content: bytes
+
+
+def document_file(
+    session: Session, principal: Principal, invoice_id: str, file_format: str, now: dt.datetime
+) -> File:
+    """The PDF, Factur-X PDF or Factur-X XML of an issued invoice or credit note the
+    principal may see. Raises Conflict for a draft, which has no document yet."""
+    invoice = get_invoice(session, principal, invoice_id)
+    if invoice.number is None:
+        raise Conflict(f"invoice {invoice.id} is a draft: it has a document once finalized")
+    return File(_filename(invoice, file_format), MIMETYPES[file_format],
+                _content(session, invoice, file_format, now))  # fmt: skip
+
+
+def _content(session: Session, invoice: Invoice, file_format: str, now: dt.datetime) -> bytes:
+    if file_format == XML:
+        return invoice_xml(rendering.invoice_document(invoice))
+    kept = session.get(InvoiceFile, (invoice.id, file_format))
+    if kept is not None:
+        return kept.content
+    content = _RENDERERS[file_format](rendering.invoice_document(invoice))
+    try:
+        session.add(InvoiceFile(invoice_id=invoice.id, format=file_format, content=content,
+                                created_at=now))  # fmt: skip
+        session.commit()
+    except IntegrityError:
+        # Rendered at the same time by another request: the first one kept is the file.
+        session.rollback()
+        return session.get(InvoiceFile, (invoice.id, file_format)).content
+    return content
+
+
+def _filename(invoice: Invoice, file_format: str) -> str:
+    suffix = {PDF: ".pdf", FACTURX_PDF: "-facturx.pdf", XML: "-facturx.xml"}[file_format]
+    return f"{invoice.number}{suffix}"
+
+
+# --- exports -----------------------------------------------------------------------------
+
+
+def issued_in(session: Session, period: Period) -> list[Invoice]:
+    """The invoices and credit notes issued during `period`, by issue date then number."""
+    first_day, next_first = period.first_day(), period.next().first_day()
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.issue_date >= first_day, Invoice.issue_date < next_first)
+            .options(selectinload(Invoice.lines), selectinload(Invoice.credited_invoice))
+            .order_by(Invoice.issue_date, Invoice.number)
+        )
+    )
+
+
+def invoices_csv(session: Session, period: Period) -> File:
+    """One row per document issued in `period`."""
+    documents = [rendering.invoice_document(invoice) for invoice in issued_in(session, period)]
+    return File(f"invoices-{period}.csv", "text/csv", exports.invoices_csv(documents).encode())
+
+
+def invoice_lines_csv(session: Session, period: Period) -> File:
+    """One row per line of the documents issued in `period`."""
+    documents = [rendering.invoice_document(invoice) for invoice in issued_in(session, period)]
+    content = exports.invoice_lines_csv(documents).encode()
+    return File(f"invoice-lines-{period}.csv", "text/csv", content)
+
+
+def fec(session: Session, period: Period, siren: str) -> File:
+    """The sales journal of `period` as a FEC, closed on its last day; each customer's
+    auxiliary account is its id."""
+    invoices = issued_in(session, period)
+    documents = [rendering.invoice_document(invoice) for invoice in invoices]
+    closing = period.next().first_day() - dt.timedelta(days=1)
+    accounts = {invoice.customer_id: invoice.customer_id for invoice in invoices}
+    filename, content = exports.fec_export(documents, siren, closing, accounts)
+    return File(filename, "text/plain; charset=iso-8859-15", content)
+
+
+def facturx_zip(
+    session: Session,
+    period: Period,
+    now: dt.datetime,
+    progress: Progress | None = None,
+) -> tuple[str, Iterator[bytes]]:
+    """The Factur-X PDFs of the documents issued in `period` as a ZIP, streamed: (file name,
+    chunks). Each PDF is the kept one, rendered and kept first if need be."""
+    invoices = issued_in(session, period)
+
+    def chunks() -> Iterator[bytes]:
+        buffer = _Drain()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for done, invoice in enumerate(invoices, start=1):
+                content = _content(session, invoice, FACTURX_PDF, now)
+                archive.writestr(_filename(invoice, FACTURX_PDF), content)
+                if progress is not None:
+                    progress(done, len(invoices))
+                yield buffer.drain()
+        yield buffer.drain()
+
+    return f"facturx-{period}.zip", chunks()
+
+
+class _Drain(io.RawIOBase):
+    """A write-only stream whose content is taken away as it comes, for streaming a ZIP
+    (zipfile writes to unseekable streams with data descriptors)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        content, self._chunks = b"".join(self._chunks), []
+        return content
