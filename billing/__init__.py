@@ -19,9 +19,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """The Flask application: the API, its documentation and the health endpoint."""
     from billing import metrics, web
     from billing.devices.views import blp as registry_blp
+    from billing.invoicing.views import blp as invoices_blp
     from billing.metering.services import VehicleDirectory
     from billing.metering.views import blp as telemetry_blp
+    from billing.payments.views import blp as payments_blp
     from billing.pricing.views import blp as plans_blp
+    from billing.statements.views import blp as statements_blp
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -43,7 +46,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_error_handler(DomainError, web.handle_domain_error)
     # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
     app.register_error_handler(Exception, web.handle_unexpected_error)
-    for blueprint in (registry_blp, telemetry_blp, plans_blp):
+    for blueprint in (
+        registry_blp,
+        telemetry_blp,
+        plans_blp,
+        statements_blp,
+        invoices_blp,
+        payments_blp,
+    ):
         api.register_blueprint(blueprint)
 
     @app.get("/healthz")

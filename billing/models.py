@@ -3,7 +3,9 @@
 from billing import auth, jobs  # noqa: F401
 from billing.db import Base
 from billing.devices import models as devices_models  # noqa: F401
+from billing.invoicing import models as invoicing_models  # noqa: F401
 from billing.metering import models as metering_models  # noqa: F401
+from billing.payments import models as payments_models  # noqa: F401
 from billing.pricing import models as pricing_models  # noqa: F401
 
 metadata = Base.metadata

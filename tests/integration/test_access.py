@@ -14,9 +14,12 @@ from billing.metering.services import IncomingMessage, VehicleDirectory, store_t
 from billing.mqtt import telemetry_topic
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from tests.conftest import NOW, auth, customer_payload
+from tests.integration.invoicing import issued_invoice
 
 ROLES = ("admin", "finance", "operator", "customer")
 EVERYONE = ROLES
+INVOICE_READERS = ("admin", "finance", "customer")  # operators see no invoice
+FINANCE = ("admin", "finance")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/rejected-messages/{rejected}/replay", ("admin", "operator")),
     Endpoint("GET", "/api/v1/vehicles/{vehicle}/usage", EVERYONE),
     Endpoint("GET", "/api/v1/customers/{customer}/usage", EVERYONE),
+    Endpoint("GET", "/api/v1/customers/{customer}/statement", EVERYONE),
     Endpoint("GET", "/api/v1/anomalies", ("admin", "operator")),
     Endpoint("POST", "/api/v1/anomalies/{anomaly}/accept", ("admin", "operator")),
     Endpoint("POST", "/api/v1/anomalies/{anomaly}/reject", ("admin", "operator")),
@@ -89,12 +93,28 @@ ENDPOINTS = [
     Endpoint(
         "POST", "/api/v1/plans/{plan}/migrate", ("admin",), {"effective_at": "2026-12-01T00:00:00Z"}
     ),
+    Endpoint("GET", "/api/v1/invoices", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/invoices/{invoice}", INVOICE_READERS),
+    Endpoint("DELETE", "/api/v1/invoices/{invoice}", FINANCE),
+    Endpoint("POST", "/api/v1/invoices/{invoice}/finalize", FINANCE),
+    Endpoint("POST", "/api/v1/invoices/{invoice}/void", FINANCE, {"reason": "erreur"}),
+    Endpoint(
+        "POST", "/api/v1/invoices/{invoice}/credit-notes", FINANCE, {"reason": "x", "amount": "1"}
+    ),
+    Endpoint("GET", "/api/v1/invoices/{invoice}/pdf", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/invoices/{invoice}/facturx.pdf", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/invoices/{invoice}/facturx.xml", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/exports/invoices.csv", FINANCE),
+    Endpoint("GET", "/api/v1/exports/invoice-lines.csv", FINANCE),
+    Endpoint("GET", "/api/v1/exports/fec", FINANCE),
+    Endpoint("GET", "/api/v1/exports/facturx.zip", FINANCE),
 ]
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/static/<path:filename>"),
+    ("POST", "/api/v1/stripe/webhook"),  # authenticated by Stripe's signature, not a key
 }
 ROUTE_PARAMETERS = {
     "{customer}": "<customer_id>",
@@ -103,6 +123,7 @@ ROUTE_PARAMETERS = {
     "{rejected}": "<int:message_id>",
     "{anomaly}": "<int:anomaly_id>",
     "{plan}": "<code>",
+    "{invoice}": "<invoice_id>",
 }
 
 
@@ -137,7 +158,13 @@ def rejected(session, registry) -> dict[str, str]:
         max_future_seconds=3600,
     )
     own, other = outcome.rejected_ids
-    return {"own": str(own), "other": str(other), **held_jumps(session, registry)}
+    return {
+        "own": str(own),
+        "other": str(other),
+        **held_jumps(session, registry),
+        "own_invoice": issued_invoice(session, registry.customer_id, "F-2026-000001").id,
+        "other_invoice": issued_invoice(session, registry.other_customer_id, "F-2026-000002").id,
+    }
 
 
 def held_jumps(session, registry) -> dict[str, str]:
@@ -161,6 +188,7 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "rejected": rejected["own"],
         "anomaly": rejected.get("own_anomaly", ""),
         "plan": "urbain",
+        "invoice": rejected.get("own_invoice", ""),
     }
 
 
@@ -172,6 +200,7 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "rejected": rejected["other"],
         "anomaly": rejected["other_anomaly"],
         "plan": "urbain",  # plans are not scoped: every role reads every plan
+        "invoice": rejected["other_invoice"],
     }
 
 

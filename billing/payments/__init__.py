@@ -1,0 +1,7 @@
+"""Collection of finalized invoices through Stripe, and what Stripe tells us back (DESIGN 2.6).
+
+Our invoices stay the legal documents; Stripe only collects. A finalized invoice is queued
+in the same transaction that finalizes it (`services.enqueue_invoice`); the scheduler's
+`stripe_sync` job mirrors the queue to Stripe through `gateway.StripeGateway`, the one
+class that talks to Stripe, and Stripe's webhooks mark the invoices paid or failed.
+"""
