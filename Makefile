@@ -27,7 +27,7 @@ lint: $(STAMP) ## Check style (ruff)
 	$(BIN)/ruff format --check .
 
 test: lint ## Lint, then run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 format: $(STAMP) ## Fix what ruff can fix
 	$(BIN)/ruff check --fix .
