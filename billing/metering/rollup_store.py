@@ -20,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     column,
     delete,
-    exists,
     func,
     or_,
     select,
@@ -57,17 +56,20 @@ def replace_buckets(
         column("vehicle_id", String), column("lo", UTCDateTime), column("hi", UTCDateTime),
         name="windows",
     ).data([(w.vehicle_id, w.lo, w.hi) for w in windows]).cte()  # fmt: skip
-    in_window = exists(
-        select(1).where(
+    # Driven from the windows into the primary key: an EXISTS over the buckets would scan
+    # the whole table on SQLite at every pass.
+    in_windows = select(UsageBucket.vehicle_id, UsageBucket.bucket_start).join(
+        bounds,
+        and_(
             bounds.c.vehicle_id == UsageBucket.vehicle_id,
             UsageBucket.bucket_start >= bounds.c.lo,
             UsageBucket.bucket_start < bounds.c.hi,
-        )
+        ),
     )
     old = session.execute(
         delete(UsageBucket)
         .execution_options(synchronize_session=False)
-        .where(in_window)
+        .where(tuple_(UsageBucket.vehicle_id, UsageBucket.bucket_start).in_(in_windows))
         .returning(
             UsageBucket.vehicle_id,
             UsageBucket.bucket_start,
