@@ -92,7 +92,9 @@ def start_mosquitto(
     The broker does not poll for new logins: call `reload()` after changing `accounts`.
     """
     require_mosquitto()
-    settings = load_settings(data_dir=data_dir, broker={"port": port, "refresh_seconds": 0})
+    settings = load_settings(
+        data_dir=data_dir, mqtt_url="", broker={"port": port, "refresh_seconds": 0}
+    )
     broker = EmbeddedBroker.start(settings, accounts or AccountBook(), backend="mosquitto")
     assert isinstance(broker, MosquittoBroker)
     return broker

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.mqtt
 
 
 def embedded_settings(tmp_path: Path, **broker: object) -> Settings:
-    return load_settings(data_dir=tmp_path, broker={"port": 0, "refresh_seconds": 0, **broker})
+    return load_settings(
+        data_dir=tmp_path, mqtt_url="", broker={"port": 0, "refresh_seconds": 0, **broker}
+    )
 
 
 def port_is_open(port: int) -> bool:
