@@ -3,6 +3,7 @@ customer, and the simulator's readings travel broker → ingest → metering →
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,9 +56,12 @@ def wait_for_lines(process: subprocess.Popen, prefixes: list[str], timeout: floa
     return found
 
 
-def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fresh_url):
-    if not __import__("shutil").which("mosquitto"):
-        missing_service("mosquitto is not installed (the amqtt fallback is tested elsewhere)")
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fresh_url, broker):
+    """With Mosquitto installed it is the embedded broker; without, the amqtt fallback."""
+    if broker == "mosquitto" and not shutil.which("mosquitto"):
+        missing_service("mosquitto is not installed")
+    binary = "mosquitto" if broker == "mosquitto" else str(tmp_path / "no-mosquitto-here")
     environment = {
         **{k: v for k, v in os.environ.items() if k != "MQTT_URL"},
         "DATABASE_URL": fresh_url,
@@ -65,6 +69,7 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
         "BILLING_HTTP_PORT": str(free_port()),
         "BILLING_BROKER_PORT": str(free_port()),
         "BILLING_METERING_INTERVAL_SECONDS": "1",
+        "BILLING_BROKER_MOSQUITTO": binary,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "billing.cli", "run"],
