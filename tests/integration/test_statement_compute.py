@@ -1,68 +1,23 @@
 """The priced statement of a customer's month, checked to the cent by hand."""
 
-import datetime as dt
-import json
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from billing.demo import SYSTEM
 from billing.devices import services as devices
-from billing.devices.models import Customer, FleetMembership
-from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
-from billing.mqtt import telemetry_topic
+from billing.devices.models import Customer
 from billing.periods import Period
 from billing.statements.compute import compute_statement
-from tests.conftest import NOW
+from tests.integration.invoicing import at, held_since_october, meter, ride
 
 NOVEMBER = Period(2026, 11)
 
 
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-
-
-def ride(session, vehicle_id, day: str, km: int, trips: int, kwh: int, counters=(0, 0)):
-    """`trips` trips on `day` totalling `km` km and `kwh` kWh; returns the counters."""
-    documents, clock = [], at(f"{day}T08:00:00+01:00")
-    per_trip_m, per_trip_wh = km * 1000 // trips, kwh * 1000 // trips
-    odometer, energy = counters
-    for trip in range(trips):
-        trip_id = f"{vehicle_id}-{day}-{trip}"
-        for step, event in ((0, "start"), (1, None), (2, "end")):
-            if step:
-                odometer += per_trip_m // 2
-                energy += per_trip_wh // 2
-            document = {"msg_id": f"{trip_id}-{step}", "ts": clock.isoformat(),
-                        "odometer_m": odometer, "energy_wh": energy}  # fmt: skip
-            if event:
-                document["trip"] = {"id": trip_id, "event": event}
-            documents.append(document)
-            clock += dt.timedelta(minutes=10)
-        clock += dt.timedelta(minutes=30)
-    store_telemetry(
-        session,
-        [IncomingMessage(telemetry_topic(vehicle_id), json.dumps(documents).encode())],
-        NOW + dt.timedelta(days=60),
-        directory=VehicleDirectory(max_age=0),
-        max_future_seconds=60,
-    )
-    return odometer, energy
-
-
 @pytest.fixture
 def november_fleet(session, registry, example_plans):
-    for membership in session.scalars(select(FleetMembership)):
-        membership.started_at = at("2026-10-01T00:00:00+02:00")
-    session.commit()
+    held_since_october(session)
     return registry
-
-
-def meter(session):
-    while update_rollups(session, NOW, max_speed_kmh=60).vehicles:
-        pass
 
 
 def test_a_month_on_urbain_is_priced_to_the_cent(session, november_fleet):

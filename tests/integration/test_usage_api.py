@@ -5,15 +5,15 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select
 
 from billing.demo import SYSTEM
 from billing.devices import services as devices
-from billing.devices.models import FleetMembership, PlanAssignment
+from billing.devices.models import PlanAssignment
 from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from tests.conftest import NOW, auth
+from tests.integration.invoicing import held_since_october
 
 UTC = dt.UTC
 
@@ -47,10 +47,7 @@ def readings(session, vehicle_id, *points):
 
 @pytest.fixture(autouse=True)
 def held_since_october(session, registry):
-    """The registry fixture registers vehicles mid-November; these tests need them earlier."""
-    for membership in session.scalars(select(FleetMembership)):
-        membership.started_at = at("2026-10-01T00:00:00+02:00")
-    session.commit()
+    held_since_october(session)
 
 
 def assign(session, vehicle_id, plan_code, start, end=None):
