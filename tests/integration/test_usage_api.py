@@ -46,7 +46,7 @@ def readings(session, vehicle_id, *points):
 
 
 @pytest.fixture(autouse=True)
-def held_since_october(session, registry):
+def vehicles_held_since_october(session, registry):
     held_since_october(session)
 
 
