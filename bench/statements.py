@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 
 from bench._support import (
+    RssSampler,
     database,
     free_port,
     postgres_server,
@@ -150,10 +151,12 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
         closed = f"/api/v1/customers/{CUSTOMER}/statement?period={PERIOD}"
         current = f"/api/v1/customers/{CUSTOMER}/statement"
         with web_server(url) as (port, pid):
+            sampler = RssSampler(pid)
             json_ms = time_requests(port, key, closed, repeat, "application/json")
             csv_ms = time_requests(port, key, closed, repeat // 2, "text/csv")
             current_ms = time_requests(port, key, current, repeat // 2, "application/json")
             peak_rss = process_peak_rss_mb(pid)
+            memory = sampler.stop()
     median, p95 = figures(json_ms)
     return {
         "statement_http_ms_median": median,
@@ -161,6 +164,8 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
         "statement_csv_http_ms_p95": figures(csv_ms)[1],
         "statement_in_progress_http_ms_p95": figures(current_ms)[1],
         "web_peak_rss_mb": round(peak_rss, 1),
+        "web_rss_mb_first_quarter": memory["rss_mb_first_quarter"],
+        "web_rss_mb_last_quarter": memory["rss_mb_last_quarter"],
         "calls": repeat,
         "readings": readings,
         "vehicles": vehicles,
