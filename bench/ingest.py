@@ -216,7 +216,7 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
     ingest = Ingest(url, port, client_id)
     ingest.wait_connected()
     cpu_before, started = process_cpu_seconds(ingest.process.pid), time.perf_counter()
-    sampler = RssSampler(ingest.process.pid)
+    sampler, metering_sampler = RssSampler(ingest.process.pid), RssSampler(metering.pid)
     ingest.wait_readings(readings)
     elapsed = time.perf_counter() - started
     cpu = process_cpu_seconds(ingest.process.pid) - cpu_before
@@ -224,6 +224,7 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
     memory = sampler.stop()
     ingest.stop()
     catch_up = wait_metered(url)
+    metering_memory = metering_sampler.stop()
     metering.terminate()
     metering.wait(30)
     return {
@@ -232,6 +233,8 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
         "rss_mb": rss,
         "metering_catch_up_s": catch_up,
         **memory,
+        "scheduler_rss_mb_first_quarter": metering_memory["rss_mb_first_quarter"],
+        "scheduler_rss_mb_last_quarter": metering_memory["rss_mb_last_quarter"],
     }
 
 
@@ -273,6 +276,8 @@ def run_backend(kind: str, vehicles: int, readings: int) -> dict:
         "ingest_peak_rss_mb": round(max(one["rss_mb"], fifty["rss_mb"]), 1),
         "ingest_rss_mb_first_quarter": one["rss_mb_first_quarter"],
         "ingest_rss_mb_last_quarter": one["rss_mb_last_quarter"],
+        "scheduler_rss_mb_first_quarter": one["scheduler_rss_mb_first_quarter"],
+        "scheduler_rss_mb_last_quarter": one["scheduler_rss_mb_last_quarter"],
         "metering_catch_up_s": round(
             max(one["metering_catch_up_s"], fifty["metering_catch_up_s"]), 1
         ),
