@@ -88,7 +88,8 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             usage = get(usage_url, key)
-            if float(usage["total"]["distance_km"]) > 0:
+            # A trip counts once its end is metered: wait for both.
+            if float(usage["total"]["distance_km"]) > 0 and usage["total"]["trips"] > 0:
                 break
             time.sleep(1)
         assert float(usage["total"]["distance_km"]) > 0, usage
