@@ -60,7 +60,8 @@ def invoice(database: Database, settings: Settings) -> RunReport:
 
 
 def stripe_sync(database: Database, settings: Settings) -> int:
-    """Mirror the finalized invoices waiting in the outbox to Stripe; invoices attempted."""
+    """Mirror the invoices and credit notes waiting in the outbox to Stripe; how many were
+    attempted."""
     gateway = StripeGateway(settings.stripe)
     deadline = time.monotonic() + STRIPE_SYNC_BUDGET.total_seconds()
     attempted = 0

@@ -9,6 +9,12 @@ Stripe's, and keeps Stripe's rules that matter to us:
   the same key with other parameters is an `idempotency_error`.
 - An invoice is a draft until finalized; items go only on drafts, in its currency;
   invoice numbers are unique; finalizing assigns the due date from `days_until_due`.
+- Only open or uncollectible invoices are voided. A credit note (of custom lines) goes on
+  an open or paid invoice, never beyond what is left to credit; it first lowers what is
+  left to pay (an open invoice it brings to 0 is paid), and the rest must be given as
+  `credit_amount` (to the customer's balance, negative when in the customer's favour),
+  `refund_amount` or `out_of_band_amount`.
+- Credit notes are listed by invoice; reads (GET) take no idempotency key.
 
 `fail_next(n)` makes the next n requests answer 500 without doing anything or saving the
 key (an outage in front of the API: Stripe saves a key's answer only once the endpoint
@@ -38,6 +44,8 @@ API_KEY = "sk_test_local"
 WEBHOOK_SECRET = "whsec_local"
 SECONDS_PER_DAY = 86_400
 OK, FAIL, LOSE = "ok", "fail", "lose"  # the fates of upcoming requests
+# How a credit note settles what exceeds the amount left to pay on its invoice.
+SETTLEMENTS = ("credit_amount", "refund_amount", "out_of_band_amount")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class FakeStripe:
         self.customers: dict[str, dict] = {}
         self.invoices: dict[str, dict] = {}
         self.invoice_items: dict[str, dict] = {}
+        self.credit_notes: dict[str, dict] = {}
         self.requests: list[ReceivedRequest] = []
         self._saved: dict[str, tuple[str, dict, int, dict]] = {}  # key → request, answer
         self._plan: list[str] = []  # what happens to the next requests: OK, FAIL or LOSE
@@ -76,6 +85,10 @@ class FakeStripe:
             ("POST", re.compile(r"/v1/invoiceitems"), self._create_invoice_item),
             ("POST", re.compile(r"/v1/invoices/(\w+)/finalize"), self._finalize),
             ("POST", re.compile(r"/v1/invoices/(\w+)/send"), self._send),
+            ("POST", re.compile(r"/v1/invoices/(\w+)/void"), self._void),
+            ("GET", re.compile(r"/v1/invoices/(\w+)"), self._retrieve_invoice),
+            ("POST", re.compile(r"/v1/credit_notes"), self._create_credit_note),
+            ("GET", re.compile(r"/v1/credit_notes"), self._list_credit_notes),
         ]
 
     def fail_next(self, count: int, *, after: int = 0) -> None:
@@ -158,6 +171,7 @@ class FakeStripe:
             "address": params.get("address"),
             "preferred_locales": params.get("preferred_locales", []),
             "metadata": params.get("metadata", {}),
+            "balance": 0,  # negative: credit in the customer's favour
         }
         self.customers[customer["id"]] = customer
         return customer
@@ -191,6 +205,8 @@ class FakeStripe:
             "amount_due": 0,
             "amount_paid": 0,
             "amount_remaining": 0,
+            "pre_payment_credit_notes_amount": 0,
+            "post_payment_credit_notes_amount": 0,
             "lines": {"object": "list", "data": [], "has_more": False, "url": ""},
         }
         invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
@@ -247,6 +263,81 @@ class FakeStripe:
         if invoice["status"] != "open" or invoice["collection_method"] != "send_invoice":
             raise _invalid("Only open send_invoice invoices can be sent.", None)
         return invoice
+
+    def _void(self, params: dict, invoice_id: str) -> dict:
+        invoice = self._invoice(invoice_id)
+        if invoice["status"] not in ("open", "uncollectible"):
+            raise _invalid(f"Only open invoices are voided; this one is {invoice['status']}.", None)
+        invoice.update(status="void", amount_remaining=0)
+        invoice["status_transitions"]["voided_at"] = int(time.time())
+        return invoice
+
+    def _retrieve_invoice(self, params: dict, invoice_id: str) -> dict:
+        return self._invoice(invoice_id)
+
+    def _create_credit_note(self, params: dict) -> dict:
+        invoice = self.invoices.get(params.get("invoice", ""))
+        if invoice is None:
+            raise _missing("invoice", params.get("invoice"))
+        if invoice["status"] not in ("open", "paid"):
+            raise _invalid("Credit notes go on open or paid invoices only.", "invoice")
+        lines = params.get("lines") or []
+        if not lines or any(line.get("type") != "custom_line_item" for line in lines):
+            raise _invalid("Give the lines to credit, of type custom_line_item.", "lines")
+        amounts = [int(line["unit_amount"]) * int(line.get("quantity", "1")) for line in lines]
+        if any(amount <= 0 for amount in amounts):
+            raise _invalid("Each line credits a positive amount.", "lines")
+        amount = sum(amounts)
+        credited = (
+            invoice["pre_payment_credit_notes_amount"] + invoice["post_payment_credit_notes_amount"]
+        )
+        if amount > invoice["total"] - credited:
+            raise _invalid("The credit note exceeds what is left to credit.", "lines")
+        pre_payment = min(amount, invoice["amount_remaining"])
+        settled = {name: int(params.get(name, "0")) for name in SETTLEMENTS}
+        if sum(settled.values()) != amount - pre_payment:
+            raise _invalid(
+                f"The sum of credit_amount, refund_amount and out_of_band_amount "
+                f"({sum(settled.values())}) must equal the post-payment amount "
+                f"({amount - pre_payment}).",
+                None,
+            )
+        note = {
+            "id": self._new_id("cn"), "object": "credit_note", "livemode": False,
+            "created": int(time.time()), "invoice": invoice["id"],
+            "customer": invoice["customer"], "currency": invoice["currency"],
+            "amount": amount, "total": amount, "pre_payment_amount": pre_payment,
+            "post_payment_amount": amount - pre_payment, "status": "issued",
+            "type": "post_payment" if amount > pre_payment else "pre_payment",
+            "memo": params.get("memo"), "metadata": params.get("metadata", {}),
+            "lines": {"object": "list", "has_more": False,
+                      "url": "/v1/credit_notes/lines", "data": [
+                          {"object": "credit_note_line_item", "type": "custom_line_item",
+                           "description": line.get("description"), "amount": line_amount}
+                          for line, line_amount in zip(lines, amounts, strict=True)]},
+            **settled,
+        }  # fmt: skip
+        self.credit_notes[note["id"]] = note
+        invoice["amount_due"] -= pre_payment
+        invoice["amount_remaining"] -= pre_payment
+        invoice["pre_payment_credit_notes_amount"] += pre_payment
+        invoice["post_payment_credit_notes_amount"] += amount - pre_payment
+        self.customers[invoice["customer"]]["balance"] -= settled["credit_amount"]
+        if invoice["status"] == "open" and invoice["amount_remaining"] == 0:
+            invoice["status"] = "paid"  # closed by credit notes: nothing left to pay
+            invoice["status_transitions"]["paid_at"] = int(time.time())
+        return note
+
+    def _list_credit_notes(self, params: dict) -> dict:
+        invoice_id = params.get("invoice")
+        notes = [n for n in self.credit_notes.values() if invoice_id in (None, n["invoice"])]
+        limit = int(params.get("limit", "10"))
+        return {
+            "object": "list",
+            "url": "/v1/credit_notes",
+            "has_more": len(notes) > limit,
+            "data": notes[:limit],
+        }
 
     def _invoice(self, invoice_id: str) -> dict:
         if invoice_id not in self.invoices:
@@ -352,12 +443,17 @@ def signature_header(
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeStripe  # set on the subclass made for each server
 
-    def do_POST(self) -> None:  # every call of the gateway is a POST
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode()
+        self._respond("POST", self.path.split("?", 1)[0], self.rfile.read(length).decode())
+
+    def do_GET(self) -> None:  # the parameters of a read are in the query string
+        path, _, query = self.path.partition("?")
+        self._respond("GET", path, query)
+
+    def _respond(self, method: str, path: str, form: str) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
-        path = self.path.split("?", 1)[0]
-        outcome = self.fake.handle("POST", path, headers, body)
+        outcome = self.fake.handle(method, path, headers, form)
         if outcome is None:
             self.close_connection = True  # the client sees the connection drop, no answer
             return

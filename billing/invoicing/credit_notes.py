@@ -13,6 +13,9 @@ the invoice's number and date (CGI art. 289, I-1; EN 16931 BT-25, BT-26).
   finalized: there is no draft of a correction.
 - Credit notes do not change what later adjustments bill: they are decisions of finance,
   while adjustments follow the usage (see `drafts`).
+- The credit note of an invoice collected through Stripe is queued for Stripe in the
+  transaction that issues it (see `billing.payments.services`), so that Stripe stops asking
+  for what it cancels.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from billing.invoicing.models import (
 )
 from billing.invoicing.services import locked_invoice
 from billing.money import ZERO, round_money, split_proportionally
+from billing.payments.services import enqueue_invoice
 from billing.pricing.totals import compute_totals
 from billing.settings import Settings
 
@@ -252,7 +256,8 @@ def _issue(
     now: dt.datetime,
     settings: Settings,
 ) -> Invoice:
-    """Number and store the credit note of `lines`, checked as a document first."""
+    """Number and store the credit note of `lines`, checked as a document first, and
+    queue it for Stripe when its invoice is collected there."""
     totals = compute_totals(
         [(line.vat_category, line.vat_rate, line.amount) for line in lines], invoice.currency
     )
@@ -282,6 +287,7 @@ def _issue(
     if problems:
         session.rollback()
         raise Invalid(f"a credit note of {invoice.number} cannot be issued", {"document": problems})
+    enqueue_invoice(session, note, now, settings.stripe)  # mirrored iff issued
     return note
 
 

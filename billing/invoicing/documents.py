@@ -17,6 +17,9 @@ Rules the data follows (EN 16931), checked by `check_document`:
   `tiers`; both appear on the PDF and in the line note (BT-127). `usage_line` picks the form.
 - VAT is computed per (category, rate) on the sum of the line amounts, rounded half-up once
   (BR-CO-17, BR-S-08): see `compute_totals`.
+- VAT categories: "S" (standard, a positive rate), "Z" (zero rated: a plan whose rate is 0,
+  lines and breakdown at 0 % with no exemption reason, BR-Z-05, BR-Z-09, BR-Z-10) and "AE"
+  (reverse charge: 0 % with the exemption reason BR-AE-10 requires).
 """
 
 from collections.abc import Iterable, Sequence
@@ -33,8 +36,14 @@ TYPE_CODES = {INVOICE: "380", CREDIT_NOTE: "381"}  # UNTDID 1001
 LANGUAGES = ("fr", "en")
 
 STANDARD_RATE = "S"
+ZERO_RATED = "Z"
 REVERSE_CHARGE = "AE"
-VAT_CATEGORIES = (STANDARD_RATE, REVERSE_CHARGE)
+VAT_CATEGORIES = (STANDARD_RATE, ZERO_RATED, REVERSE_CHARGE)
+# Categories whose lines are at 0 %: their name, and the rule that says so.
+_AT_ZERO_PERCENT = {
+    ZERO_RATED: ("zero-rated", "BR-Z-05"),
+    REVERSE_CHARGE: ("reverse charge", "BR-AE-05"),
+}
 REVERSE_CHARGE_REASON = "Autoliquidation"  # the French equivalent text BR-AE-10 accepts
 REVERSE_CHARGE_REASON_CODE = "VATEX-EU-AE"
 
@@ -304,8 +313,9 @@ def _check_line(line: DocumentLine, currency: str) -> list[str]:
     problems = []
     if line.vat_category not in VAT_CATEGORIES:
         problems.append(f"{where}: VAT category {line.vat_category!r} is not supported")
-    if line.vat_category == REVERSE_CHARGE and line.vat_rate != 0:
-        problems.append(f"{where}: reverse charge lines have a 0 % rate (BR-AE-05)")
+    if line.vat_category in _AT_ZERO_PERCENT and line.vat_rate != 0:
+        name, rule = _AT_ZERO_PERCENT[line.vat_category]
+        problems.append(f"{where}: {name} lines have a 0 % rate ({rule})")
     if not 0 <= line.vat_rate < 100:
         problems.append(f"{where}: VAT rate {line.vat_rate} % is not a percentage below 100")
     elif line.vat_category == STANDARD_RATE and line.vat_rate == 0:
@@ -340,6 +350,12 @@ def _check_totals(doc: InvoiceDocument) -> list[str]:
         if group.category == REVERSE_CHARGE
     ):
         problems.append("the reverse-charge VAT group needs an exemption reason (BR-AE-10)")
+    if any(
+        group.exemption_reason or group.exemption_reason_code
+        for group in doc.vat_breakdown
+        if group.category == ZERO_RATED
+    ):
+        problems.append("the zero-rated VAT group must not give an exemption reason (BR-Z-10)")
     for name in ("total_net", "total_vat", "total_gross"):
         if getattr(doc, name) != getattr(expected, name):
             problems.append(f"{name} {getattr(doc, name)} should be {getattr(expected, name)}")

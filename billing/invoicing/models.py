@@ -128,6 +128,9 @@ class Invoice(Base):
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
     payment_status: Mapped[str | None] = mapped_column(String(16))
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # On a credit note: the Stripe credit note that mirrors it (None when it was mirrored by
+    # voiding the Stripe invoice, or not at all).
+    stripe_credit_note_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
 
     customer: Mapped[Customer] = relationship()
     credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id])
@@ -216,7 +219,14 @@ class IssuedDocumentChanged(RuntimeError):
 
 # Once issued, only these columns of an invoice may change: its status, and its collection.
 _STATUS_COLUMNS = frozenset(
-    {"status", "voided_at", "stripe_invoice_id", "payment_status", "paid_at"}
+    {
+        "status",
+        "voided_at",
+        "stripe_invoice_id",
+        "payment_status",
+        "paid_at",
+        "stripe_credit_note_id",
+    }
 )
 
 

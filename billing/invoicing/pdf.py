@@ -4,7 +4,9 @@ HTML and CSS under `templates/` are laid out by WeasyPrint. The PDF speaks the b
 language (French unless `doc.language == "en"`); the embedded XML is always French.
 
 Rendering only reads the document: the wording of the legal mentions comes from
-`documents.legal_mentions`, the same sentences the XML notes carry.
+`documents.legal_mentions`, the same sentences the XML notes carry. The VAT summary names
+the categories at 0 %: "Autoliquidation" for reverse charge (its mention is among the legal
+ones), "0 % (taux zéro)" for zero-rated lines, which carry no exemption reason (BR-Z-10).
 """
 
 import warnings
@@ -47,7 +49,7 @@ LABELS = {
         "due_by": "à régler avant le", "credits": "en faveur de", "payment": "Règlement",
         "transfer_to": "Par virement SEPA sur le compte", "payment_reference":
         "Référence à rappeler", "notes": "Mentions", "page": "Page",
-        "reverse_charge": "Autoliquidation",
+        "reverse_charge": "Autoliquidation", "zero_rated": "taux zéro",
     },
     "en": {
         "invoice": "Invoice", "credit_note": "Credit note", "number": "No.",
@@ -65,7 +67,7 @@ LABELS = {
         "due_by": "due by", "credits": "in favour of", "payment": "Payment",
         "transfer_to": "By SEPA credit transfer to", "payment_reference":
         "Payment reference", "notes": "Notes", "page": "Page",
-        "reverse_charge": "Reverse charge",
+        "reverse_charge": "Reverse charge", "zero_rated": "zero rated",
     },
 }  # fmt: skip
 

@@ -5,20 +5,29 @@ off by a setting (`StripeSettings.enabled`) and tests run it against a local ser
 speaks Stripe's API (`StripeSettings.api_base`).
 
 Every call that creates or changes something in Stripe carries an idempotency key made of
-our invoice's (or customer's) id and the step, never a random one: a retry after a timeout
-or a crash, by this process or another, gets Stripe's saved answer instead of a second
-object. Stripe keeps keys for at least 24 hours; the outbox retries within the hour.
+our invoice's (credit note's, customer's) id and the step, never a random one: a retry
+after a timeout or a crash, by this process or another, gets Stripe's saved answer instead
+of a second object. Stripe keeps keys for at least 24 hours; the outbox retries within the
+hour. Reads (an invoice's state, the credit notes of an invoice) carry none: Stripe ignores
+keys on GET, and a read is safe to repeat.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 
 from billing.errors import DomainError
 from billing.settings import StripeSettings
+
+T = TypeVar("T")
+
+# The statuses of a Stripe invoice that still asks for payment or was paid; the others are
+# "draft" (never sent) and "void".
+STRIPE_OPEN, STRIPE_UNCOLLECTIBLE, STRIPE_PAID = "open", "uncollectible", "paid"
 
 
 class CollectionFailed(Exception):
@@ -69,6 +78,32 @@ class InvoiceMirror:
 
 
 @dataclass(frozen=True)
+class CreditNoteMirror:
+    """What Stripe is told of one of our credit notes, to credit the invoice it corrects."""
+
+    credit_note_id: str
+    number: str
+    invoice_id: str  # the credited invoice
+    memo: str
+    items: tuple[MirroredItem, ...]
+
+    @property
+    def total(self) -> int:
+        """The credit note's total TTC, in minor units."""
+        return sum(item.amount for item in self.items)
+
+
+@dataclass(frozen=True)
+class StripeInvoiceState:
+    """Where a Stripe invoice stands, in minor units: what crediting it may do."""
+
+    status: str  # draft, open, paid, uncollectible or void
+    total: int
+    amount_paid: int
+    amount_remaining: int
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook event: its id, type and the object it is about, as plain JSON."""
 
@@ -78,7 +113,8 @@ class WebhookEvent:
 
 
 class StripeGateway:
-    """Creates customers and invoices in Stripe, and verifies Stripe's webhooks."""
+    """Creates customers, invoices and credit notes in Stripe, voids invoices there, and
+    verifies Stripe's webhooks."""
 
     def __init__(self, settings: StripeSettings) -> None:
         self._webhook_secret = settings.webhook_secret
@@ -165,6 +201,78 @@ class StripeGateway:
             key=f"invoice:{mirror.invoice_id}:send",
         )
 
+    def invoice_state(self, stripe_invoice_id: str) -> StripeInvoiceState:
+        """The Stripe invoice as Stripe has it now."""
+        found = self._read(lambda: self._client.v1.invoices.retrieve(stripe_invoice_id))
+        return StripeInvoiceState(
+            status=found.status,
+            total=found.total,
+            amount_paid=found.amount_paid,
+            amount_remaining=found.amount_remaining,
+        )
+
+    def find_credit_note(self, stripe_invoice_id: str, credit_note_id: str) -> str | None:
+        """The Stripe id of the credit note made on the Stripe invoice for our credit note
+        `credit_note_id` (by its metadata), None when there is none yet."""
+
+        def search() -> str | None:
+            listed = self._client.v1.credit_notes.list({"invoice": stripe_invoice_id, "limit": 100})
+            for note in listed.auto_paging_iter():
+                if note.metadata.to_dict().get("credit_note_id") == credit_note_id:
+                    return note.id
+            return None
+
+        return self._read(search)
+
+    def void_invoice(self, stripe_invoice_id: str, credit_note_id: str) -> None:
+        """Void the Stripe invoice (open or uncollectible ones only): our credit note
+        `credit_note_id` cancels all it asks for."""
+        invoices = self._client.v1.invoices
+        self._call(
+            lambda params, options: invoices.void_invoice(stripe_invoice_id, params, options),
+            {},
+            key=f"credit_note:{credit_note_id}:void",
+        )
+
+    def create_credit_note(
+        self, mirror: CreditNoteMirror, stripe_invoice_id: str, credit_amount: int
+    ) -> str:
+        """A Stripe credit note of the Stripe invoice, one line per item; its Stripe id.
+
+        Stripe first takes it off what is left to pay on the invoice; `credit_amount`, the
+        part beyond that, goes to the customer's Stripe balance, which Stripe deducts from
+        their next invoice. Nothing is refunded: refunds are finance's decision. The key
+        names the split too: should the invoice be paid between two attempts, the credit
+        note split anew is another request, which a reused key would have Stripe refuse
+        for good.
+        """
+        params: dict[str, Any] = {
+            "invoice": stripe_invoice_id,
+            "lines": [
+                {
+                    "type": "custom_line_item",
+                    "description": item.description,
+                    "quantity": 1,
+                    "unit_amount": item.amount,
+                }
+                for item in mirror.items
+            ],
+            "memo": mirror.memo,
+            "metadata": {
+                "credit_note_id": mirror.credit_note_id,
+                "number": mirror.number,
+                "invoice_id": mirror.invoice_id,
+            },
+        }
+        if credit_amount:
+            params["credit_amount"] = credit_amount
+        created = self._call(
+            self._client.v1.credit_notes.create,
+            params,
+            key=f"credit_note:{mirror.credit_note_id}:create:{credit_amount}",
+        )
+        return created.id
+
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         """The event of a webhook request, once its `Stripe-Signature` header is verified
         with our webhook secret (and its timestamp is recent: replays of old captures are
@@ -184,6 +292,17 @@ class StripeGateway:
         try:
             return method(params, {"idempotency_key": f"billing:{key}"})
         except stripe.StripeError as error:
-            status = f"HTTP {error.http_status}" if error.http_status else "no response"
-            message = error.user_message or str(error)
-            raise CollectionFailed(f"Stripe {type(error).__name__} ({status}): {message}") from None
+            raise _failure(error) from None
+
+    @staticmethod
+    def _read(read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except stripe.StripeError as error:
+            raise _failure(error) from None
+
+
+def _failure(error: stripe.StripeError) -> CollectionFailed:
+    status = f"HTTP {error.http_status}" if error.http_status else "no response"
+    message = error.user_message or str(error)
+    return CollectionFailed(f"Stripe {type(error).__name__} ({status}): {message}")

@@ -1,6 +1,6 @@
-"""What we keep of Stripe: our customers' Stripe ids, the outbox of invoices to mirror, and
-the webhook events already handled. The Stripe id and payment status of each invoice are
-columns of `invoices` (billing.invoicing.models)."""
+"""What we keep of Stripe: our customers' Stripe ids, the outbox of invoices and credit notes
+to mirror, and the webhook events already handled. The Stripe ids and payment status of each
+invoice or credit note are columns of `invoices` (billing.invoicing.models)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from billing.db import Base, UTCDateTime
 PAYMENT_OPEN = "open"  # in Stripe, awaiting payment
 PAYMENT_FAILED = "failed"  # a payment attempt failed; the invoice stays due
 PAYMENT_PAID = "paid"
-PAYMENT_STATUSES = (PAYMENT_OPEN, PAYMENT_FAILED, PAYMENT_PAID)
+# Nothing left to collect, nothing paid: the Stripe invoice was voided, or closed by the
+# credit notes mirrored to it.
+PAYMENT_VOID = "void"
+PAYMENT_STATUSES = (PAYMENT_OPEN, PAYMENT_FAILED, PAYMENT_PAID, PAYMENT_VOID)
 
 
 class StripeCustomer(Base):
@@ -29,10 +32,12 @@ class StripeCustomer(Base):
 
 
 class StripeOutboxEntry(Base):
-    """An invoice to mirror to Stripe: written in the transaction that finalizes it, so
-    that no finalized invoice is forgotten and none is queued unless its finalization
-    committed. `done_at` is set once Stripe holds the invoice finalized and sent; until
-    then each failed attempt pushes `next_attempt_at` back and records the error."""
+    """An invoice or a credit note to mirror to Stripe (`invoice_id` is either: both are
+    rows of `invoices`), written in the transaction that issues it, so that no issued
+    document is forgotten and none is queued unless its issuing committed. `done_at` is set
+    once Stripe holds it (the invoice finalized and sent; the credit note made, or the
+    Stripe invoice voided) or once nothing is left to do; until then each failed attempt
+    pushes `next_attempt_at` back and records the error."""
 
     __tablename__ = "stripe_outbox"
     __table_args__ = (

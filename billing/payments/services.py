@@ -16,7 +16,25 @@ has an idempotency key made of our ids, and the Stripe ids are stored as soon as
 returns them, so an attempt that fails anywhere is simply run again later, without ever
 making a second customer or invoice in Stripe.
 
-Credit notes are not mirrored yet: finance settles them with the customer in Stripe.
+Credit notes (voids included: voiding issues the credit note of all that is left) go
+through the same outbox, so that Stripe never asks a customer to pay what we cancelled.
+They are queued when the invoice they credit is queued or mirrored, and mirrored after it,
+by what a finance team expects of Stripe given where its invoice stands (asked of Stripe
+at each attempt, since a payment may overtake its webhook):
+- an invoice never mirrored (voided before its turn) is left out of Stripe: so are its
+  credit notes;
+- an open Stripe invoice that nothing was paid on, credited in full (a void): the Stripe
+  invoice is voided, and our invoice's payment status becomes "void";
+- otherwise a Stripe credit note with our amounts, one line per VAT rate for the base and
+  one for the VAT, like the invoice's items. Stripe takes it off what is left to pay (a
+  partial credit of an open invoice lowers its amount due), and the rest, all of it once
+  the invoice is paid, goes to the customer's Stripe balance (`credit_amount`), deducted
+  from their next invoice as our credit notes' payment terms say. Nothing is refunded
+  automatically: a refund stays finance's decision, made in Stripe;
+- a Stripe invoice still a draft (voided here while being mirrored, so never sent) or
+  already void (by an earlier attempt whose answer was lost, or by hand) needs nothing.
+Before making a Stripe credit note, the attempt looks for one it made already (its
+metadata names our credit note), so that a lost answer never makes a second one.
 """
 
 from __future__ import annotations
@@ -32,10 +50,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.devices.models import Customer
-from billing.invoicing.models import FINALIZED, INVOICE, PAID, VOID, Invoice
+from billing.invoicing.models import CREDIT_NOTE, FINALIZED, INVOICE, PAID, VOID, Invoice
 from billing.money import MINOR_UNITS
 from billing.payments.gateway import (
+    STRIPE_OPEN,
+    STRIPE_PAID,
+    STRIPE_UNCOLLECTIBLE,
     CollectionFailed,
+    CreditNoteMirror,
     CustomerDetails,
     InvoiceMirror,
     MirroredItem,
@@ -46,6 +68,7 @@ from billing.payments.models import (
     PAYMENT_FAILED,
     PAYMENT_OPEN,
     PAYMENT_PAID,
+    PAYMENT_VOID,
     StripeCustomer,
     StripeEvent,
     StripeOutboxEntry,
@@ -68,13 +91,20 @@ DUPLICATE = "duplicate"  # already handled: Stripe redelivered or someone replay
 # --- the outbox ---------------------------------------------------------------------------
 
 
+class CreditedInvoiceNotMirrored(Exception):
+    """A credit note's turn came while the invoice it credits still waits for Stripe."""
+
+
 def enqueue_invoice(
     session: Session, invoice: Invoice, now: dt.datetime, settings: StripeSettings
 ) -> bool:
-    """Queue a just-finalized invoice for Stripe, in the caller's transaction, so that it
-    is queued if and only if its finalization commits. False when collection through
-    Stripe is off (no API key): nothing is queued then."""
-    if not settings.enabled or invoice.kind != INVOICE:
+    """Queue a just-issued invoice or credit note for Stripe, in the caller's transaction,
+    so that it is queued if and only if its issuing commits. False when nothing is queued:
+    collection through Stripe is off (no API key), or a credit note's invoice is not
+    collected through Stripe (there is nothing there to correct)."""
+    if not settings.enabled:
+        return False
+    if invoice.kind == CREDIT_NOTE and _entry_of(session, invoice.credited_invoice_id) is None:
         return False
     session.add(
         StripeOutboxEntry(invoice_id=invoice.id, enqueued_at=now, attempts=0, next_attempt_at=now)
@@ -82,10 +112,14 @@ def enqueue_invoice(
     return True
 
 
+def _entry_of(session: Session, invoice_id: str | None) -> StripeOutboxEntry | None:
+    return session.get(StripeOutboxEntry, invoice_id) if invoice_id else None
+
+
 @dataclass
 class SyncReport:
-    """What a pass over the outbox did: the invoices done with (mirrored, or no longer
-    due), and the error of each failure."""
+    """What a pass over the outbox did: the invoices and credit notes done with (mirrored,
+    or with nothing to do), and the error of each failure."""
 
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -98,17 +132,24 @@ class SyncReport:
 def mirror_due_invoices(
     session: Session, gateway: StripeGateway, now: dt.datetime, *, limit: int = 20
 ) -> SyncReport:
-    """Mirror to Stripe up to `limit` queued invoices whose attempt is due, oldest first.
+    """Mirror to Stripe up to `limit` queued invoices and credit notes whose attempt is
+    due: invoices first, then credit notes, each oldest first, so that a credit note finds
+    the invoice it credits mirrored by the same pass.
 
-    Each invoice is its own transaction. One that fails keeps its place in the queue with
-    the error recorded, and is tried again after a delay that doubles with each failure;
-    the others go on. Callers run one pass at a time (the scheduler's job lease).
+    Each one is its own transaction. One that fails keeps its place in the queue with the
+    error recorded, and is tried again after a delay that doubles with each failure; the
+    others go on. Callers run one pass at a time (the scheduler's job lease).
     """
     report = SyncReport()
     due = session.scalars(
         select(StripeOutboxEntry.invoice_id)
+        .join(Invoice, Invoice.id == StripeOutboxEntry.invoice_id)
         .where(StripeOutboxEntry.done_at.is_(None), StripeOutboxEntry.next_attempt_at <= now)
-        .order_by(StripeOutboxEntry.next_attempt_at, StripeOutboxEntry.invoice_id)
+        .order_by(
+            Invoice.kind == CREDIT_NOTE,
+            StripeOutboxEntry.next_attempt_at,
+            StripeOutboxEntry.invoice_id,
+        )
         .limit(limit)
     ).all()
     for invoice_id in due:
@@ -117,7 +158,7 @@ def mirror_due_invoices(
             report.done.append(invoice_id)
         except Exception as error:
             session.rollback()
-            if isinstance(error, CollectionFailed):
+            if isinstance(error, (CollectionFailed, CreditedInvoiceNotMirrored)):
                 log.warning("mirroring %s to Stripe failed: %s", invoice_id, error)
                 message = str(error)
             else:  # a bug: kept out of the way of the other invoices, and loud in the logs
@@ -131,18 +172,28 @@ def mirror_due_invoices(
 def mirror_invoice(
     session: Session, gateway: StripeGateway, invoice_id: str, now: dt.datetime
 ) -> None:
-    """Mirror one queued invoice to Stripe and mark its queue entry done. An invoice that
-    is no longer due (voided, or paid otherwise, before its turn came) is not sent: the
-    entry is simply done. Raises CollectionFailed when Stripe refuses or cannot be
-    reached."""
+    """Mirror one queued invoice or credit note to Stripe and mark its queue entry done.
+
+    An invoice that is no longer due (voided, or paid otherwise, before its turn came) is
+    not sent: the entry is simply done. A credit note is mirrored as the module docstring
+    says. Raises CollectionFailed when Stripe refuses or cannot be reached, and
+    CreditedInvoiceNotMirrored when a credit note must wait for its invoice.
+    """
     entry = session.get(StripeOutboxEntry, invoice_id)
-    invoice = session.get(Invoice, invoice_id)
-    if entry is None or invoice is None:
+    document = session.get(Invoice, invoice_id)
+    if entry is None or document is None:
         raise LookupError(f"invoice {invoice_id} is not queued for Stripe")
-    if invoice.status != FINALIZED:
-        _done(entry, now)
-        session.commit()
-        return
+    if document.kind == CREDIT_NOTE:
+        _mirror_credit_note(session, gateway, document)
+    elif document.status == FINALIZED:
+        _mirror_invoice(session, gateway, document, now)
+    _done(entry, now)
+    session.commit()
+
+
+def _mirror_invoice(
+    session: Session, gateway: StripeGateway, invoice: Invoice, now: dt.datetime
+) -> None:
     mirror = invoice_mirror(invoice)
     stripe_customer_id = _stripe_customer_id(session, gateway, invoice.customer, now)
     if invoice.stripe_invoice_id is None:
@@ -153,8 +204,35 @@ def mirror_invoice(
     gateway.complete_invoice(invoice.stripe_invoice_id, mirror, stripe_customer_id)
     if invoice.payment_status is None:  # a webhook may have told us more already
         invoice.payment_status = PAYMENT_OPEN
-    _done(entry, now)
-    session.commit()
+
+
+def _mirror_credit_note(session: Session, gateway: StripeGateway, note: Invoice) -> None:
+    invoice = note.credited_invoice
+    if invoice is None:
+        raise LookupError(f"credit note {note.number} cites no invoice")
+    invoice_entry = _entry_of(session, invoice.id)
+    if invoice_entry is not None and invoice_entry.done_at is None:
+        raise CreditedInvoiceNotMirrored(
+            f"{note.number} waits for {invoice.number} to be mirrored to Stripe first"
+        )
+    if invoice.stripe_invoice_id is None:
+        return  # never mirrored: nothing in Stripe to correct
+    mirror = credit_note_mirror(note)
+    stripe_invoice_id = invoice.stripe_invoice_id
+    state = gateway.invoice_state(stripe_invoice_id)
+    if state.status not in (STRIPE_OPEN, STRIPE_UNCOLLECTIBLE, STRIPE_PAID):
+        return  # a draft never sent, or voided already: nothing is asked of the customer
+    made = gateway.find_credit_note(stripe_invoice_id, note.id)
+    if made is not None:  # by an earlier attempt whose answer was lost
+        note.stripe_credit_note_id = made
+    elif state.status != STRIPE_PAID and state.amount_paid == 0 and mirror.total == state.total:
+        gateway.void_invoice(stripe_invoice_id, note.id)
+        invoice.payment_status = PAYMENT_VOID
+    else:
+        beyond_due = max(mirror.total - state.amount_remaining, 0)
+        note.stripe_credit_note_id = gateway.create_credit_note(
+            mirror, stripe_invoice_id, credit_amount=beyond_due
+        )
 
 
 def _done(entry: StripeOutboxEntry, now: dt.datetime) -> None:
@@ -212,10 +290,12 @@ def _stripe_customer_id(
 
 _WORDS = {
     "fr": {"invoice": "Facture {number} — usage {period}",
+           "credit_note": "Avoir {number} sur la facture {invoice} — {reason}",
            "base": "Usage {period} — montant HT, TVA {rate} %",
            "reverse_charge": "Usage {period} — montant HT, autoliquidation",
            "vat": "TVA {rate} %"},
     "en": {"invoice": "Invoice {number} — usage {period}",
+           "credit_note": "Credit note {number} for invoice {invoice} — {reason}",
            "base": "Usage {period} — net amount, VAT {rate}%",
            "reverse_charge": "Usage {period} — net amount, reverse charge",
            "vat": "VAT {rate}%"},
@@ -230,38 +310,60 @@ class AmountsDisagree(ValueError):
 def invoice_mirror(invoice: Invoice) -> InvoiceMirror:
     """What Stripe is told of a finalized invoice: per VAT rate, the base and the VAT,
     adding up exactly to its total TTC."""
-    words = _WORDS.get(invoice.buyer_language or "fr", _WORDS["fr"])
-    currency = invoice.currency
-    items = []
-    for group in json.loads(invoice.vat_breakdown):
-        rate, vat = Decimal(group["rate"]), Decimal(group["amount"])
-        label = "reverse_charge" if group["category"] == REVERSE_CHARGE else "base"
-        text_rate = _format_rate(rate, invoice.buyer_language)
-        items.append(
-            MirroredItem(
-                words[label].format(period=invoice.period, rate=text_rate),
-                minor_units(Decimal(group["base"]), currency),
-            )
-        )
-        if vat:
-            items.append(
-                MirroredItem(words["vat"].format(rate=text_rate), minor_units(vat, currency))
-            )
-    total = minor_units(invoice.total_gross, currency)
-    if sum(item.amount for item in items) != total:
-        raise AmountsDisagree(
-            f"invoice {invoice.number}: the VAT breakdown adds up to "
-            f"{sum(item.amount for item in items)}, not {total} minor units"
-        )
+    words = _words(invoice)
     return InvoiceMirror(
         invoice_id=invoice.id,
         number=invoice.number or "",
         period=invoice.period,
-        currency=currency,
+        currency=invoice.currency,
         days_until_due=(invoice.due_date - invoice.issue_date).days,
         description=words["invoice"].format(number=invoice.number, period=invoice.period),
-        items=tuple(items),
+        items=_vat_items(invoice),
     )
+
+
+def credit_note_mirror(note: Invoice) -> CreditNoteMirror:
+    """What Stripe is told of a credit note: per VAT rate, the base and the VAT credited,
+    adding up exactly to its total TTC, and a memo citing our numbers and the reason."""
+    credited = note.credited_invoice
+    invoice_number = credited.number if credited is not None else ""
+    return CreditNoteMirror(
+        credit_note_id=note.id,
+        number=note.number or "",
+        invoice_id=note.credited_invoice_id or "",
+        memo=_words(note)["credit_note"].format(
+            number=note.number, invoice=invoice_number, reason=note.reason or ""
+        ),
+        items=_vat_items(note),
+    )
+
+
+def _words(document: Invoice) -> dict[str, str]:
+    return _WORDS.get(document.buyer_language or "fr", _WORDS["fr"])
+
+
+def _vat_items(document: Invoice) -> tuple[MirroredItem, ...]:
+    """Per VAT rate of an invoice or credit note, its base and its VAT (no item for an
+    amount of 0: a zero-rated or reverse-charged base has no VAT), in minor units; refused
+    unless they add up to its total TTC."""
+    words, currency = _words(document), document.currency
+    items = []
+    for group in json.loads(document.vat_breakdown):
+        base, vat = Decimal(group["base"]), Decimal(group["amount"])
+        label = "reverse_charge" if group["category"] == REVERSE_CHARGE else "base"
+        text_rate = _format_rate(Decimal(group["rate"]), document.buyer_language)
+        if base:
+            text = words[label].format(period=document.period, rate=text_rate)
+            items.append(MirroredItem(text, minor_units(base, currency)))
+        if vat:
+            text = words["vat"].format(rate=text_rate)
+            items.append(MirroredItem(text, minor_units(vat, currency)))
+    added, total = sum(item.amount for item in items), minor_units(document.total_gross, currency)
+    if added != total:
+        raise AmountsDisagree(
+            f"{document.number}: the VAT breakdown adds up to {added}, not {total} minor units"
+        )
+    return tuple(items)
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -284,8 +386,10 @@ def _format_rate(rate: Decimal, language: str | None) -> str:
 def record_webhook_event(session: Session, event: WebhookEvent, now: dt.datetime) -> str:
     """Apply a verified Stripe event, once: APPLIED, IGNORED or DUPLICATE.
 
-    `invoice.paid` marks our invoice paid (on Stripe's payment date); a voided invoice
-    stays void, the payment recorded for finance to refund. `invoice.payment_failed`
+    `invoice.paid` marks our invoice paid (on Stripe's payment date). A voided invoice
+    stays void: the payment is recorded (its credit note credits the customer's Stripe
+    balance, from which finance may refund), or, when nothing was paid (the credit notes
+    mirrored to it closed it), its payment status becomes "void". `invoice.payment_failed`
     records the failure and leaves the invoice finalized and due, unless it was paid
     meanwhile (events may arrive out of order). Other types are recorded and ignored.
     """
@@ -336,13 +440,20 @@ def _our_invoice(session: Session, stripe_invoice: dict) -> Invoice | None:
 
 
 def _mark_paid(invoice: Invoice, stripe_invoice: dict, now: dt.datetime) -> str:
+    if invoice.status == VOID and not stripe_invoice.get("amount_paid"):
+        invoice.payment_status = PAYMENT_VOID  # no money moved: nothing to refund
+        return APPLIED
     paid_at = (stripe_invoice.get("status_transitions") or {}).get("paid_at")
     invoice.payment_status = PAYMENT_PAID
     invoice.paid_at = dt.datetime.fromtimestamp(paid_at, dt.UTC) if paid_at else now
     if invoice.status == FINALIZED:
         invoice.status = PAID
     elif invoice.status == VOID:
-        log.warning("voided invoice %s was paid in Stripe: refund it", invoice.number)
+        log.warning(
+            "voided invoice %s was paid in Stripe: its credit note credits the customer's "
+            "Stripe balance, to refund if finance so decides",
+            invoice.number,
+        )
     return APPLIED
 
 

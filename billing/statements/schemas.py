@@ -35,7 +35,9 @@ class StatementArgs(ma.Schema):
 
 
 class StatementLineSchema(PreviewLineSchema):
-    vat_category = fields.String(metadata={"description": "UNTDID 5305: S, or AE (reverse)"})
+    vat_category = fields.String(
+        metadata={"description": "UNTDID 5305: S, Z (a plan at 0 %), or AE (reverse)"}
+    )
     vat_rate = DecimalString(metadata={"description": "percent"})
 
     @ma.pre_dump

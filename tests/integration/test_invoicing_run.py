@@ -7,16 +7,22 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from billing.devices.models import Customer
-from billing.invoicing import issuing, services
+from billing.invoicing import issuing, rendering, services
+from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice, InvoiceLine
+from billing.invoicing.validation import schematron_failures, xsd_errors
+from billing.pricing.services import create_plan
 from billing.statements.compute import compute_statement
+from tests.conftest import NOW
 from tests.integration.invoicing import (
     CLOSED,
     DUE,
     IN_GRACE,
     NOVEMBER,
+    assign,
     invoice_of,
     november_rides,
+    ride,
 )
 
 D = Decimal
@@ -224,3 +230,29 @@ def test_refreshing_a_draft_follows_the_data_and_discards_it_when_nothing_is_lef
 
     assert services.refresh_draft(session, draft.id, IN_GRACE, settings=settings) is None
     assert invoice_of(session, fleet.customer_id) is None
+
+
+def test_an_invoice_of_a_plan_at_0_percent_is_zero_rated_and_finalizes(session, settings, fleet):
+    create_plan(
+        session,
+        {"code": "solidaire", "name": "Solidaire", "currency": "EUR", "vat_rate": "0",
+         "charges": [{"metric": "distance_km", "model": "per_unit", "unit_amount": "0.05"}]},
+        NOW,
+    )  # fmt: skip
+    assign(session, "VEH-B", "solidaire", "2026-11-01T00:00:00+01:00")
+    ride(session, "VEH-B", "2026-11-12", 180, 12, 8, (2_000_000, 90_000))
+    services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
+
+    report = services.finalize_due_invoices(session, DUE, settings=settings)
+
+    invoice = invoice_of(session, fleet.other_customer_id)
+    assert invoice.id in report.finalized and invoice.status == "finalized"
+    # 180 km at 0.05 = 9.00, zero rated: no VAT.
+    assert [(line.vat_category, line.vat_rate, line.amount) for line in invoice.lines] == [
+        ("Z", D(0), D("9.00"))
+    ]
+    assert (invoice.total_net, invoice.total_vat, invoice.total_gross) == (
+        D("9.00"), D("0.00"), D("9.00"),
+    )  # fmt: skip
+    xml = invoice_xml(rendering.invoice_document(invoice))
+    assert xsd_errors(xml) == [] and schematron_failures(xml) == []

@@ -121,17 +121,19 @@ def test_an_answer_lost_on_the_way_back_is_replayed_by_stripe_not_repeated(
     assert mirrored["total"] == 5071
 
 
-def test_an_invoice_voided_before_its_turn_is_not_sent_to_stripe(
+def test_an_invoice_voided_before_its_turn_is_not_sent_to_stripe_nor_its_credit_note(
     session, registry, example_plans, stripe_settings, fake_stripe
 ):
     invoice = issue_november_invoice(session, registry, stripe_settings)
-    void_invoice(session, invoice.id, "wrong plan", ISSUED_AT, settings=stripe_settings)
+    note = void_invoice(session, invoice.id, "wrong plan", ISSUED_AT, settings=stripe_settings)
 
-    assert mirror(session, stripe_settings, ISSUED_AT + MINUTE).done == [invoice.id]
+    assert mirror(session, stripe_settings, ISSUED_AT + MINUTE).done == [invoice.id, note.id]
 
     assert fake_stripe.requests == []
     assert session.get(StripeOutboxEntry, invoice.id).done_at == ISSUED_AT + MINUTE
+    assert session.get(StripeOutboxEntry, note.id).done_at == ISSUED_AT + MINUTE
     assert invoice.stripe_invoice_id is None and invoice.payment_status is None
+    assert note.stripe_credit_note_id is None
 
 
 def test_retry_delays_double_from_a_minute_up_to_an_hour():

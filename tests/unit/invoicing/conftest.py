@@ -144,6 +144,13 @@ def reverse_charge_invoice() -> InvoiceDocument:
                           number="F-2026-000124")  # fmt: skip
 
 
+def zero_rated_invoice() -> InvoiceDocument:
+    """A French customer on a plan at 0 %: category Z, no exemption reason."""
+    lines = [replace(item, vat_category="Z", vat_rate=D(0))
+             for item in vehicle_lines(1, "MOB-000123")]  # fmt: skip
+    return build_document(lines, number="F-2026-000125")
+
+
 def credit_note() -> InvoiceDocument:
     refund = line("1", description="Avoir sur distance facturée en trop — plan Urbain v2",
                   quantity=D("100"), amount=D("8.00"))  # fmt: skip
@@ -190,6 +197,7 @@ SAMPLES: dict[str, Callable[[], InvoiceDocument]] = {
     "tiered": tiered_invoice,
     "adjusted": adjusted_invoice,
     "reverse_charge": reverse_charge_invoice,
+    "zero_rated": zero_rated_invoice,
     "credit_note": credit_note,
     "english": english_invoice,
     "fleet": fleet_invoice,

@@ -136,6 +136,25 @@ def test_reverse_charge_has_category_ae_at_zero_with_its_exemption_reason(sample
     assert xpath(xml, "//ram:IncludedNote[ram:SubjectCode='TXD']/ram:Content/text()")
 
 
+def test_a_zero_rated_invoice_has_category_z_at_zero_without_exemption_reason(samples):
+    xml = invoice_xml(samples["zero_rated"]())
+
+    assert xsd_errors(xml) == []
+    assert schematron_failures(xml) == []
+    line_tax = "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax"
+    assert set(xpath(xml, f"{line_tax}/ram:CategoryCode/text()")) == {"Z"}
+    assert set(xpath(xml, f"{line_tax}/ram:RateApplicablePercent/text()")) == {"0"}
+    tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax"
+    assert xpath(xml, f"{tax}/ram:CategoryCode/text()") == ["Z"]
+    assert xpath(xml, f"{tax}/ram:RateApplicablePercent/text()") == ["0"]
+    assert xpath(xml, f"{tax}/ram:BasisAmount/text()") == ["55.78"]
+    assert xpath(xml, f"{tax}/ram:CalculatedAmount/text()") == ["0.00"]
+    assert xpath(xml, f"{tax}/ram:ExemptionReason | {tax}/ram:ExemptionReasonCode") == []
+    assert xpath(xml, "//ram:TaxTotalAmount/text()") == ["0.00"]
+    assert xpath(xml, "//ram:GrandTotalAmount/text()") == ["55.78"]
+    assert not xpath(xml, "//ram:IncludedNote[ram:SubjectCode='TXD']")
+
+
 def test_a_credit_note_has_type_381_positive_amounts_and_cites_its_invoice(samples):
     xml = invoice_xml(samples["credit_note"]())
 

@@ -110,6 +110,18 @@ def test_check_document_recomputes_the_totals_of_sound_lines(samples):
             "BR-AE-02",
         ),
         ("simple", lambda doc: replace(doc, vat_breakdown=()), "one group per line category"),
+        (
+            "zero_rated",
+            lambda doc: replace(doc, lines=(replace(doc.lines[0], vat_rate=D(20)), *doc.lines[1:])),
+            "BR-Z-05",
+        ),
+        (
+            "zero_rated",
+            lambda doc: replace(
+                doc, vat_breakdown=(replace(doc.vat_breakdown[0], exemption_reason="Exonéré"),)
+            ),
+            "BR-Z-10",
+        ),
         ("simple", lambda doc: replace(doc, currency="XXX"), "unknown currency 'XXX'"),
     ],
 )

@@ -51,6 +51,14 @@ def test_a_reverse_charge_invoice_says_autoliquidation(samples):
     assert "DE811234567" in text
 
 
+def test_a_zero_rated_invoice_shows_the_zero_rate_and_no_reverse_charge(samples):
+    text = pdf_text(render_pdf(samples["zero_rated"]()))
+
+    assert "0 % (taux zéro) 55,78 € 0,00 €" in text
+    assert "Total TTC 55,78 €" in text
+    assert "Autoliquidation" not in text
+
+
 def test_a_credit_note_is_titled_avoir_and_cites_its_invoice(samples):
     text = pdf_text(render_pdf(samples["credit_note"]()))
 
