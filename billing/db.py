@@ -169,3 +169,9 @@ def bulk_insert(session: Session, model: type, rows: list[dict[str, Any]]) -> No
     with cursor.copy(f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in names])
+
+
+# For statements carrying a VALUES list of rows: each row count compiles to new SQL, and
+# caching every variant would grow a long-running process's memory (the scheduler's
+# metering passes) for no gain, compiling is cheap beside running them.
+UNCACHED: dict[str, Any] = {"compiled_cache": None}

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billing.db import UTCDateTime, bulk_insert
+from billing.db import UNCACHED, UTCDateTime, bulk_insert
 from billing.metering import usage
 from billing.metering.models import (
     AnomalyRecord,
@@ -76,7 +76,8 @@ def replace_buckets(
             UsageBucket.distance_m,
             UsageBucket.energy_wh,
             UsageBucket.readings,
-        )
+        ),
+        execution_options=UNCACHED,
     ).all()
     new = [
         (vehicle_id, b)
@@ -175,7 +176,8 @@ def _sum_days_afresh(
                 UsageBucket.bucket_start < wanted.c.hi,
             ),
         )
-        .group_by(wanted.c.vehicle_id, wanted.c.day)
+        .group_by(wanted.c.vehicle_id, wanted.c.day),
+        execution_options=UNCACHED,
     ).all()
     replaced = [(v, day) for v, day, *_ in sums if (v, day) in existing]
     if replaced:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billing.db import UTCDateTime
+from billing.db import UNCACHED, UTCDateTime
 from billing.devices.models import Customer, Fleet, Vehicle
 from billing.metering import rollup_store as store
 from billing.metering import usage
@@ -150,7 +150,8 @@ def _windows(session: Session, queued: Sequence[MeteringQueue]) -> list[Window]:
             queue.c.vehicle_id,
             _first_after(queue, Reading.odometer_m),
             _first_after(queue, Reading.energy_wh),
-        )
+        ),
+        execution_options=UNCACHED,
     )
     successors = {vehicle_id: (odometer, energy) for vehicle_id, odometer, energy in rows}
     windows = []
@@ -203,14 +204,18 @@ def _load_readings(session: Session, windows: list[Window]) -> None:
         Reading.ts < bounds.c.hi,
     )
     # Plain rows, not ORM objects: a pass may read tens of thousands of readings.
-    for reading in session.execute(select(*READING_COLUMNS).join(bounds, inside)):
+    rows = session.execute(
+        select(*READING_COLUMNS).join(bounds, inside), execution_options=UNCACHED
+    )
+    for reading in rows:
         by_vehicle[reading.vehicle_id].readings.append(reading)
     previous = session.execute(
         select(
             bounds.c.vehicle_id,
             _last_before(bounds, Reading.odometer_m),
             _last_before(bounds, Reading.energy_wh),
-        )
+        ),
+        execution_options=UNCACHED,
     ).all()
     keys = {(vid, msg) for vid, *msgs in previous for msg in msgs if msg is not None}
     found = {}
