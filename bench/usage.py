@@ -38,6 +38,7 @@ from billing.periods import Period
 PERIOD = Period(2026, 10)
 START = dt.datetime(2026, 9, 30, 22, 0, tzinfo=dt.UTC)  # 1 October, midnight in Paris
 ADMIN = Principal(key_id="bench", role="admin")
+NOW = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)  # the month measured is closed
 
 
 def seed(url: str, vehicles: int) -> list[str]:
@@ -93,10 +94,10 @@ def time_statements(url: str, repeat: int) -> list[float]:
     db = database(url)
     timings = []
     with db.session() as session:
-        customer_usage(session, ADMIN, "cus_usage", PERIOD)  # warm the caches
+        customer_usage(session, ADMIN, "cus_usage", PERIOD, NOW)  # warm the caches
         for _ in range(repeat):
             started = time.perf_counter()
-            result = customer_usage(session, ADMIN, "cus_usage", PERIOD)
+            result = customer_usage(session, ADMIN, "cus_usage", PERIOD, NOW)
             timings.append((time.perf_counter() - started) * 1000)
             session.rollback()
     db.engine.dispose()

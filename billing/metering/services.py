@@ -303,11 +303,17 @@ class CustomerUsage:
 
 
 def customer_usage(
-    session: Session, principal: Principal, customer_id: str, period: Period
+    session: Session,
+    principal: Principal,
+    customer_id: str,
+    period: Period | None,
+    now: dt.datetime,
 ) -> CustomerUsage:
-    """The customer's usage in a calendar month of its time zone, per vehicle and plan."""
+    """The customer's usage in a calendar month of its time zone (default: the current
+    one), per vehicle and plan."""
     customer = get_customer(session, principal, customer_id)
     zone = ZoneInfo(customer.timezone)
+    period = period or Period.containing(now, zone)
     start, end = period.bounds(zone)
     segments = queries.segments_usage(
         session, queries.customer_segments(session, customer_id, start, end), zone

@@ -1,14 +1,12 @@
 """Telemetry over HTTP (backfill, gateways without MQTT), the rejected-messages store,
 usage queries and anomalies."""
 
-from zoneinfo import ZoneInfo
-
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing.db import utcnow
-from billing.devices.services import get_customer, get_vehicle
+from billing.devices.services import get_vehicle
 from billing.errors import Invalid
 from billing.metering import anomalies, schemas, services
 from billing.mqtt import telemetry_topic
@@ -155,9 +153,10 @@ class CustomerUsage(MethodView):
     @blp.response(200, schemas.CustomerUsageSchema)
     def get(self, args, customer_id):
         """A customer's usage in a calendar month, per vehicle, cut at plan changes."""
-        session, principal = db_session(), current_principal()
-        period = _period(session, principal, customer_id, args.get("period"))
-        result = services.customer_usage(session, principal, customer_id, period)
+        period = Period.parse(args["period"]) if args.get("period") else None
+        result = services.customer_usage(
+            db_session(), current_principal(), customer_id, period, utcnow()
+        )
         return {
             "customer_id": customer_id,
             "period": str(result.period),
@@ -168,13 +167,6 @@ class CustomerUsage(MethodView):
             "total": result.total,
             "freshness": result.freshness,
         }
-
-
-def _period(session, principal, customer_id: str, text: str | None) -> Period:
-    if text:
-        return Period.parse(text)
-    customer = get_customer(session, principal, customer_id)
-    return Period.containing(utcnow(), ZoneInfo(customer.timezone))
 
 
 def _by_vehicle(segments) -> list[dict]:
