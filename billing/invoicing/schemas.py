@@ -142,6 +142,12 @@ class InvoiceSummarySchema(ma.Schema):
     refreshed_at = UTCDateTime()
     finalized_at = UTCDateTime(allow_none=True)
     voided_at = UTCDateTime(allow_none=True)
+    payment_status = fields.String(
+        allow_none=True,
+        metadata={"description": "collection through Stripe: open, failed, paid or void"},
+    )
+    paid_at = UTCDateTime(allow_none=True)
+    stripe_invoice_id = fields.String(allow_none=True)
 
     @ma.pre_dump
     def flatten(self, invoice: Invoice, **_kwargs: Any) -> dict[str, Any]:

@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from billing import create_app
+from billing.auth import create_api_key
 from billing.payments.gateway import StripeGateway
 from billing.payments.models import PAYMENT_FAILED, PAYMENT_OPEN, PAYMENT_PAID, StripeEvent
 from billing.payments.services import mirror_due_invoices
+from tests.conftest import auth
 from tests.stripe_fixtures import ISSUED_AT, issue_november_invoice
 from tests.stripe_server import signature_header, signed_webhook
 
@@ -54,6 +56,10 @@ def test_invoice_paid_marks_the_invoice_paid_on_stripes_payment_date(
     paid_at = event["data"]["object"]["status_transitions"]["paid_at"]
     assert mirrored.paid_at == dt.datetime.fromtimestamp(paid_at, dt.UTC)
     assert mirrored.number == "F-2026-000001"  # the rest of the invoice never changes
+    key = create_api_key(session, "finance")[1]
+    shown = stripe_client.get(f"/api/v1/invoices/{mirrored.id}", headers=auth(key)).json
+    assert (shown["status"], shown["payment_status"]) == ("paid", "paid")
+    assert shown["stripe_invoice_id"] == mirrored.stripe_invoice_id
 
 
 def test_a_failed_payment_is_recorded_and_the_invoice_stays_due(
