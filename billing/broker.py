@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -38,6 +37,7 @@ from billing.mqtt import (
     BrokerAddress,
     telemetry_topic,
 )
+from billing.net import free_port
 from billing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -200,21 +200,6 @@ def registry_accounts(database: Database) -> Callable[[], BrokerAccounts]:
             return broker_accounts(session)
 
     return load
-
-
-def free_port(host: str, preferred: int) -> int:
-    """The preferred port when it is free, else one the system picks."""
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            # As the servers themselves do: a port whose old connections linger in
-            # TIME_WAIT is free to listen on again (a restarted broker keeps its port).
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise OSError(f"no free port on {host}")
 
 
 # --- the embedded broker ------------------------------------------------------------------

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 from urllib.parse import quote
 
@@ -17,6 +16,7 @@ from billing.broker_cli import broker
 from billing.db import Database, utcnow
 from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
+from billing.net import free_port
 from billing.pricing.commands import describe, load_plan_files, plans
 from billing.settings import Settings, load_settings
 from billing.simulate_cli import simulate
@@ -228,14 +228,14 @@ def run(app: AppContext, no_simulator: bool) -> None:
         "BILLING_DATA_DIR": str(settings.data_dir.resolve()),
     }
     supervisor = Supervisor(settings.data_dir / "logs")
-    metrics_port = _free_port(settings.http_host, 0)
+    metrics_port = free_port(settings.http_host, 0)
     ingest_args = ["ingest", "--protocol", protocol, "--metrics-port", str(metrics_port)]
     supervisor.add("ingest", ingest_args, environment)
     supervisor.add("scheduler", ["schedule"], environment)
     if not no_simulator and broker is not None:
         supervisor.add("simulator", _demo_simulation(DEMO_VEHICLES, broker, protocol), environment)
     supervisor.start_watching()
-    port = _free_port(settings.http_host, settings.http_port)
+    port = free_port(settings.http_host, settings.http_port)
     click.echo(f"Billing API:  http://{settings.http_host}:{port}")
     click.echo(f"Admin key:    {key}")
     click.echo(f"MQTT broker:  {broker.address.url if broker else mqtt_url}")
@@ -290,18 +290,6 @@ def _demo_simulation(vehicle_ids: list[str], broker, protocol: str) -> list[str]
         "simulate", *vehicles, "--mqtt-url", broker.address.url, "--protocol", protocol,
         "--backfill-from", first, "--follow", "--seed", "2026",
     ]  # fmt: skip
-
-
-def _free_port(host: str, preferred: int) -> int:
-    """The preferred port when it is free, else one the system picks."""
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise click.ClickException(f"no free port on {host}")
 
 
 def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
