@@ -1,9 +1,11 @@
-"""Shared by the benchmarks: scratch databases, a Mosquitto of our own, process figures."""
+"""Shared by the benchmarks: scratch databases, a Mosquitto of our own, process figures,
+and the calibration that makes figures from two machines comparable."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import secrets
@@ -174,10 +176,39 @@ def self_peak_rss_mb() -> float:
     return process_peak_rss_mb(os.getpid())
 
 
+CALIBRATION_ADDITIONS = 10_000_000
+CALIBRATION_RUNS = 3
+
+
+@functools.cache
+def calibration_s() -> float:
+    """CPU seconds of a plain Python loop of ten million additions, best of three runs.
+
+    Every benchmark prints it beside its figures (`calibration_s`): an absolute figure
+    divided by it, or compared with it, can be set against one from another machine. The
+    best run is kept because a loaded machine only ever makes a run slower. Never change
+    this workload: figures measured before would no longer compare.
+    """
+    best = float("inf")
+    for _ in range(CALIBRATION_RUNS):
+        started = time.process_time()
+        total = 0
+        for number in range(CALIBRATION_ADDITIONS):
+            total += number
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
+
+
+def ratio(ours: float, limit: float) -> float:
+    """How close a measured rate comes to the rate of its limit measured in the same run."""
+    return round(ours / limit, 3)
+
+
 def report(figures: dict) -> None:
-    """Print the figures; the last line of a benchmark's output is one JSON object."""
+    """Print the figures, with the machine's `calibration_s`; the last line of a
+    benchmark's output is one JSON object."""
     sys.stdout.flush()
-    print(json.dumps(figures))
+    print(json.dumps({**figures, "calibration_s": calibration_s()}))
 
 
 def seed_fleet(url: str, name: str, vehicle_ids: list[str], held_from: dt.datetime) -> None:

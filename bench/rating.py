@@ -13,13 +13,16 @@ JSON object, for CI.
 """
 
 import argparse
-import json
 import random
 import resource
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import report
 from billing.pricing.plans import Plan, parse_plan
 from billing.pricing.rating import VehicleUsage, rate_vehicles
 
@@ -115,8 +118,7 @@ def _report(
     print(f"vehicle-periods/s    {per_second:,.0f} per CPU second (goal {GOAL_PER_S:,})")
     print(f"                     {rated / wall:,.0f} per wall-clock second")
     print(f"peak RSS             {peak_rss_mb:.1f} MB")
-    figures = {"vehicle_periods_per_s": round(per_second), "peak_rss_mb": round(peak_rss_mb, 1)}
-    print(json.dumps(figures))
+    report({"vehicle_periods_per_s": round(per_second), "peak_rss_mb": round(peak_rss_mb, 1)})
 
 
 if __name__ == "__main__":
