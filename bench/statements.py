@@ -7,6 +7,10 @@ and one kept-alive connection, for the closed month's statement many times (medi
 p95 in ms, JSON and CSV) and for the month in progress (priced to date and projected),
 then reads the web process's peak RSS.
 
+In the same run it times alone the single SQL query that reads the closed month's rollups
+for the customer (bench/usage.py's): `statement_vs_raw_query` is that query's median time
+divided by the HTTP statement's, the share of a statement's time that is reading its data.
+
     python bench/statements.py [--quick]
 """
 
@@ -28,18 +32,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text
-
 from bench._support import (
     RssSampler,
     database,
     free_port,
     postgres_server,
     process_peak_rss_mb,
+    ratio,
     report,
     scratch_database,
 )
-from bench.usage import PERIOD, START, seed, store, time_rebuild
+from bench.usage import PERIOD, START, analyze, seed, store, time_raw_query, time_rebuild
 from billing.auth import create_api_key
 from billing.devices.models import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
@@ -66,16 +69,6 @@ def assign_plans(url: str, vehicle_ids: list[str]) -> str:
         _key, plain = create_api_key(session, "admin", name="bench")
     db.engine.dispose()
     return plain
-
-
-def analyze(url: str) -> None:
-    """Gather planner statistics, as autovacuum would after such a load in production:
-    without them PostgreSQL sorts a month of trips it could hash."""
-    db = database(url)
-    with db.engine.connect() as connection:
-        connection.execute(text("ANALYZE"))
-        connection.commit()
-    db.engine.dispose()
 
 
 @contextlib.contextmanager
@@ -157,8 +150,12 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
             current_ms = time_requests(port, key, current, repeat // 2, "application/json")
             peak_rss = process_peak_rss_mb(pid)
             memory = sampler.stop()
+        raw_ms, _distance_m = time_raw_query(url, kind, CUSTOMER, PERIOD, repeat)
     median, p95 = figures(json_ms)
+    raw_median = statistics.median(raw_ms)
     return {
+        "statement_vs_raw_query": ratio(raw_median, median),
+        "raw_query_ms_median": round(raw_median, 2),
         "statement_http_ms_median": median,
         "statement_http_ms_p95": p95,
         "statement_csv_http_ms_p95": figures(csv_ms)[1],

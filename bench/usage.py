@@ -4,6 +4,11 @@ Each vehicle rides several trips a day with a reading every 30 s while riding. T
 benchmark stores the readings, runs `billing usage rebuild` (readings/s), then asks for
 the customer's month of usage from the rollups many times (median and p95 in ms).
 
+In the same run it times alone the single SQL query that reads the month's rollups for the
+customer (daily distance, energy and active days, and trips, per vehicle), the limit of
+any statement: `statement_vs_raw_query` is that query's median time divided by the
+statement's (1.0 would mean the statement costs nothing beyond reading its rows).
+
     python bench/usage.py [--quick]
 """
 
@@ -15,20 +20,25 @@ import json
 import statistics
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import text
 
 from bench._support import (
     database,
     postgres_server,
+    ratio,
     report,
     scratch_database,
     seed_fleet,
     self_peak_rss_mb,
 )
 from billing.auth import Principal
+from billing.db import sqlite_timestamp
 from billing.metering.rebuild import rebuild_rollups
 from billing.metering.services import customer_usage
 from billing.metering.storage import insert_readings
@@ -90,7 +100,17 @@ def time_rebuild(url: str) -> tuple[float, int]:
     return result.readings / seconds, result.readings
 
 
-def time_statements(url: str, repeat: int) -> list[float]:
+def analyze(url: str) -> None:
+    """Gather planner statistics, as autovacuum would after such a load in production:
+    without them PostgreSQL nests loops over a month of trips it could hash."""
+    db = database(url)
+    with db.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    db.engine.dispose()
+
+
+def time_statements(url: str, repeat: int) -> tuple[list[float], Decimal]:
     db = database(url)
     timings = []
     with db.session() as session:
@@ -102,7 +122,55 @@ def time_statements(url: str, repeat: int) -> list[float]:
             session.rollback()
     db.engine.dispose()
     assert result.total.distance_km > 0
-    return timings
+    return sorted(timings), result.total.distance_km
+
+
+# The month's rollups of one customer in one statement: what any statement must read.
+_CUSTOMER_VEHICLES = """
+    SELECT m.vehicle_id FROM fleet_memberships m JOIN fleets f ON f.id = m.fleet_id
+    WHERE f.customer_id = :customer AND m.started_at < :end
+      AND (m.ended_at IS NULL OR m.ended_at > :start)
+"""
+MONTH_OF_ROLLUPS = text(f"""
+    SELECT vehicle_id, sum(distance_m) AS distance_m, sum(energy_wh) AS energy_wh,
+           sum(active) AS active_days, sum(trips) AS trips, sum(seconds) AS seconds
+    FROM (
+        SELECT vehicle_id, distance_m, energy_wh,
+               CASE WHEN distance_m > 0 THEN 1 ELSE 0 END AS active, 0 AS trips, 0 AS seconds
+        FROM usage_days
+        WHERE vehicle_id IN ({_CUSTOMER_VEHICLES})
+          AND day >= :first_day AND day < :next_first_day
+        UNION ALL
+        SELECT vehicle_id, 0, 0, 0, 1, seconds FROM trips
+        WHERE vehicle_id IN ({_CUSTOMER_VEHICLES}) AND end_ts >= :start AND end_ts < :end
+    ) AS rollups
+    GROUP BY vehicle_id
+""")  # fmt: skip
+
+
+def raw_query_parameters(kind: str, customer_id: str, period: Period) -> dict:
+    start, end = period.bounds(ZoneInfo("Europe/Paris"))
+    if kind == "sqlite":  # the text UTCDateTime stores there
+        start, end = sqlite_timestamp(start), sqlite_timestamp(end)
+    first_day, next_first_day = period.first_day(), period.next().first_day()
+    return {"customer": customer_id, "start": start, "end": end, "first_day": first_day,
+            "next_first_day": next_first_day}  # fmt: skip
+
+
+def time_raw_query(url: str, kind: str, customer_id: str, period: Period, repeat: int):
+    """Milliseconds of MONTH_OF_ROLLUPS, sorted (after a warm-up), and the distance in m
+    it read, to check that it reads what the statement reads."""
+    db = database(url)
+    parameters = raw_query_parameters(kind, customer_id, period)
+    timings = []
+    with db.engine.connect() as connection:
+        rows = connection.execute(MONTH_OF_ROLLUPS, parameters).all()
+        for _ in range(repeat):
+            started = time.perf_counter()
+            rows = connection.execute(MONTH_OF_ROLLUPS, parameters).all()
+            timings.append((time.perf_counter() - started) * 1000)
+    db.engine.dispose()
+    return sorted(timings), sum(row.distance_m or 0 for row in rows)
 
 
 def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, repeat: int) -> dict:
@@ -110,9 +178,17 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
         ids = seed(url, vehicles)
         stored = store(url, ids, days, trips, trip_readings)
         rebuild_rate, _rebuilt = time_rebuild(url)
-        timings = sorted(time_statements(url, repeat))
+        analyze(url)
+        timings, distance_km = time_statements(url, repeat)
+        raw_timings, raw_distance_m = time_raw_query(url, kind, "cus_usage", PERIOD, repeat)
+    if Decimal(raw_distance_m).scaleb(-3) != distance_km:
+        raise SystemExit(f"the raw query read {raw_distance_m} m, the statement {distance_km} km")
+    median = statistics.median(timings)
+    raw_median = statistics.median(raw_timings)
     return {
-        "statement_ms_median": round(statistics.median(timings), 2),
+        "statement_vs_raw_query": ratio(raw_median, median),
+        "statement_ms_median": round(median, 2),
+        "raw_query_ms_median": round(raw_median, 2),
         "statement_ms_p95": round(timings[int(len(timings) * 0.95) - 1], 2),
         "rebuild_readings_per_s": round(rebuild_rate),
         "readings": stored,
@@ -135,7 +211,15 @@ def main() -> None:
     headline = results[backends[0]]
     report(
         {
-            **{k: headline[k] for k in ("statement_ms_median", "statement_ms_p95")},
+            **{
+                k: headline[k]
+                for k in (
+                    "statement_vs_raw_query",
+                    "statement_ms_median",
+                    "statement_ms_p95",
+                    "raw_query_ms_median",
+                )
+            },
             "rebuild_readings_per_s": headline["rebuild_readings_per_s"],
             "database": backends[0],
             "peak_rss_mb": round(self_peak_rss_mb(), 1),
