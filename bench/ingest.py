@@ -7,6 +7,13 @@ and timed until every reading is committed and acknowledged. Loading the broker 
 the Python publishers (about 10,000 messages/s each here) from being the bottleneck or
 stealing the ingest's CPU; a last run publishes while ingesting, for the end-to-end figure.
 
+Two limits are measured in the same run, on the same broker and data. A bare paho
+subscriber (QoS 1, manual acknowledgement, no decoding, no storage) drains the same
+single-reading messages from its own persistent session: `ingest_vs_bare_client` is the
+ingest's rate over the bare client's. And the same rows as the batched payloads are
+loaded by one plain COPY (SQLite: one executemany in one transaction) into a copy of the
+`readings` table: `batched_vs_copy` is the batched ingest's rate over that load's.
+
     python bench/ingest.py [--quick]
 """
 
@@ -30,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select, text
 
 from bench._support import (
     RssSampler,
@@ -40,12 +49,15 @@ from bench._support import (
     postgres_server,
     process_cpu_seconds,
     process_peak_rss_mb,
+    ratio,
     report,
     scratch_database,
     seed_fleet,
 )
+from billing.db import sqlite_timestamp
 from billing.metering.models import MeteringQueue, Reading
-from billing.mqtt import telemetry_topic
+from billing.metering.storage import COLUMNS
+from billing.mqtt import TELEMETRY_SUBSCRIPTION, telemetry_topic
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -174,7 +186,7 @@ class Ingest:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {done:.0f} of {expected} readings after {timeout} s")
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -207,10 +219,7 @@ def wait_metered(url: str, timeout: float = 600) -> float:
 def drain(url: str, port: int, messages, readings: int, publishers: int, client_id: str) -> dict:
     """Load the broker for an offline persistent session, then time the ingest's drain
     with metering on; then how long metering takes to catch up with the last reading."""
-    first = Ingest(url, port, client_id)
-    first.wait_connected()
-    time.sleep(0.5)  # the subscription is in place once connected and subscribed
-    first.stop()
+    bare_client(port, client_id, 0, None)  # the ingest's session and subscription
     publish(port, messages, publishers)
     metering = scheduler(url)
     ingest = Ingest(url, port, client_id)
@@ -236,6 +245,99 @@ def drain(url: str, port: int, messages, readings: int, publishers: int, client_
         "scheduler_rss_mb_first_quarter": metering_memory["rss_mb_first_quarter"],
         "scheduler_rss_mb_last_quarter": metering_memory["rss_mb_last_quarter"],
     }
+
+
+def bare_client(port: int, client_id: str, expected: int, results) -> None:
+    """A plain paho subscriber of the telemetry, QoS 1 with manual acknowledgement, on a
+    persistent session: with `expected` 0 it only subscribes (the session then queues
+    for `client_id`, the ingest's or its own); else it takes and acks `expected` messages
+    and puts (seconds, CPU seconds) on `results`."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+    )
+    client.max_inflight_messages_set(0)  # as the ingest: no limit on the subscriber's side
+    subscribed, done, received, started = threading.Event(), threading.Event(), [0], [0.0, 0.0]
+
+    def on_connect(*_args) -> None:
+        started[:] = [time.perf_counter(), time.process_time()]
+        client.subscribe(TELEMETRY_SUBSCRIPTION, qos=1)
+
+    def on_message(_client, _userdata, message) -> None:
+        client.ack(message.mid, message.qos)
+        received[0] += 1
+        if received[0] == expected:
+            results.put((time.perf_counter() - started[0], time.process_time() - started[1]))
+            done.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.on_message = on_message
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600  # the broker queues for us while we are away
+    client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    client.loop_start()
+    (done if expected else subscribed).wait(600)
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_drain(port: int, messages, publishers: int) -> float:
+    """Messages per second the bare client drains, loaded as the ingest's session is."""
+    bare_client(port, "bench-bare", 0, None)
+    publish(port, messages, publishers)
+    results = multiprocessing.Queue()
+    # A process of its own, as the ingest has.
+    worker = multiprocessing.Process(
+        target=bare_client, args=(port, "bench-bare", len(messages), results)
+    )
+    worker.start()
+    elapsed, _cpu = results.get(timeout=600)
+    worker.join()
+    return len(messages) / elapsed
+
+
+def copy_load(url: str, kind: str, messages) -> float:
+    """Rows per second of one plain load of the readings of `messages` into a copy of
+    `readings`, committed: COPY on PostgreSQL, executemany on SQLite."""
+    received = dt.datetime.now(dt.UTC)
+    rows = [
+        (topic.split("/")[3], r["msg_id"], r["ts"], r["odometer_m"], r["energy_wh"],
+         r["battery_pct"], None, None, None, received)
+        for topic, payload in messages
+        for r in (lambda d: d if isinstance(d, list) else [d])(json.loads(payload))
+    ]  # fmt: skip
+    db = database(url)
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        if kind == "postgresql":
+            connection.execute(text("CREATE TABLE readings_copy (LIKE readings INCLUDING ALL)"))
+            connection.commit()
+            lines = "".join(
+                "\t".join("\\N" if v is None else str(v) for v in row) + "\n" for row in rows
+            )
+            started = time.perf_counter()
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY readings_copy ({COLUMNS}) FROM STDIN") as copy,
+            ):
+                copy.write(lines)
+            raw.commit()
+        else:
+            ddl = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'")
+            ).scalar_one()
+            connection.exec_driver_sql(ddl.replace("readings", "readings_copy", 1))
+            connection.commit()
+            rows = [(*row[:2], sqlite_timestamp(dt.datetime.fromisoformat(row[2])), *row[3:9],
+                     sqlite_timestamp(received)) for row in rows]  # fmt: skip
+            placeholders = ", ".join("?" * len(rows[0]))
+            started = time.perf_counter()
+            raw.execute("BEGIN IMMEDIATE")
+            raw.executemany(f"INSERT INTO readings_copy ({COLUMNS}) VALUES ({placeholders})", rows)
+            raw.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+    db.engine.dispose()
+    return len(rows) / elapsed
 
 
 def concurrent(url: str, port: int, messages, readings: int, publishers: int) -> float:
@@ -265,12 +367,18 @@ def run_backend(kind: str, vehicles: int, readings: int) -> dict:
         batched = stream(ids, readings, 50)
         one = drain(url, port, single, readings, publishers=3, client_id="bench-single")
         fifty = drain(url, port, batched, readings, publishers=1, client_id="bench-batched")
+        bare = bare_drain(port, single, publishers=3)
+        copy = copy_load(url, kind, batched)
         # A second stream, as new readings, published while the ingest runs.
         live = concurrent(url, port, stream(ids, readings, 1), readings, publishers=3)
         stored = stored_readings(url)
     return {
+        "ingest_vs_bare_client": ratio(one["rate"], bare),
+        "batched_vs_copy": ratio(fifty["rate"], copy),
         "readings_per_s": round(one["rate"]),
+        "bare_client_msgs_per_s": round(bare),
         "batched_readings_per_s": round(fifty["rate"]),
+        "copy_rows_per_s": round(copy),
         "concurrent_readings_per_s": round(live),
         "ingest_cpu_s_per_10k": round(one["cpu_per_10k"], 3),
         "ingest_peak_rss_mb": round(max(one["rss_mb"], fifty["rss_mb"]), 1),
@@ -288,9 +396,9 @@ def run_backend(kind: str, vehicles: int, readings: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="30,000 readings instead of 200,000")
+    parser.add_argument("--quick", action="store_true", help="10,000 readings instead of 200,000")
     args = parser.parse_args()
-    vehicles, readings = (500, 30_000) if args.quick else (2000, 200_000)
+    vehicles, readings = (250, 10_000) if args.quick else (2000, 200_000)
     results = {}
     backends = ["postgresql", "sqlite"] if postgres_server() else ["sqlite"]
     for kind in backends:

@@ -16,6 +16,11 @@ one customer in ten is a German business (reverse charge).
     .venv/bin/python bench/invoicing.py [--quick] [--database postgresql|sqlite]
                                         [--second-month]
 
+In the same run, the floor of the month's invoicing: the rating engine alone on the same
+usage (the quantities of the issued lines, the same plan versions) plus one bare insert
+of the same lines (COPY on PostgreSQL, executemany on SQLite) into a table shaped like
+`invoice_lines`; `invoicing_vs_floor` is the invoice run's rate over that floor's.
+
 `--quick` does the same with 1,000 customers and a smaller sample. `--second-month` also
 times the following month, the steady state: each customer then has an issued invoice
 whose period the run computes again, to bill late usage as adjustments. The last line
@@ -30,22 +35,35 @@ import random
 import sys
 import time
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from bench._support import database, postgres_server, report, scratch_database, self_peak_rss_mb
+from bench._support import (
+    database,
+    postgres_server,
+    ratio,
+    report,
+    scratch_database,
+    self_peak_rss_mb,
+)
 from billing.db import bulk_insert
 from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
 from billing.invoicing import rendering, services
-from billing.invoicing.models import Invoice
+from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.pdf import render_facturx_pdf, render_pdf
 from billing.metering.models import TripRecord, UsageDay
 from billing.periods import Period
-from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+from billing.pricing.rating import VehicleUsage, rate_vehicles
+from billing.pricing.services import (
+    DEFAULT_PLANS_DIRECTORY,
+    get_plan_version,
+    load_plans_from_directory,
+)
 from billing.settings import load_settings
 
 GOAL_PER_S = 170
@@ -155,6 +173,7 @@ def run(kind: str, customers: int, sample: int, seed_value: int, second_month: b
                 select(Invoice).where(Invoice.number.is_not(None)).order_by(Invoice.number)
             ).all()
             documents = [rendering.invoice_document(invoice) for invoice in issued[:sample]]
+            floor_s = _floor(session, kind, PERIOD)
         db.engine.dispose()
     generate_s, finalize_s = months[0]
     figures = {
@@ -165,7 +184,9 @@ def run(kind: str, customers: int, sample: int, seed_value: int, second_month: b
         "seed_s": round(seed_s, 1),
         "generate_s": round(generate_s, 1),
         "finalize_s": round(finalize_s, 1),
+        "invoicing_vs_floor": ratio(customers / (generate_s + finalize_s), customers / floor_s),
         "invoices_per_s": round(customers / (generate_s + finalize_s), 1),
+        "floor_invoices_per_s": round(customers / floor_s, 1),
         "generate_per_s": round(customers / generate_s, 1),
         "finalize_per_s": round(customers / finalize_s, 1),
     }
@@ -196,6 +217,67 @@ def _invoice_month(session, customers: int, period: Period) -> tuple[float, floa
     if generated.failed or finalized.failed or len(finalized.finalized) != customers:
         raise SystemExit(f"the run of {period} failed: {generated.failed or finalized.failed}")
     return generate_s, finalize_s
+
+
+def _floor(session, kind: str, period: Period) -> float:
+    """Seconds to rate the month's usage of every customer and insert the same lines,
+    with nothing else: the usage and plans are taken from the issued lines beforehand."""
+    rows = session.execute(
+        select(InvoiceLine).join(Invoice).where(Invoice.number.is_not(None),
+                                                InvoiceLine.period == str(period))
+    ).scalars().all()  # fmt: skip
+    plans, groups = {}, defaultdict(lambda: defaultdict(dict))
+    for line in rows:
+        key = (line.invoice_id, line.plan_code, line.plan_version)
+        if (line.plan_code, line.plan_version) not in plans:
+            version = get_plan_version(session, line.plan_code, line.plan_version)
+            plans[(line.plan_code, line.plan_version)] = version.to_plan()
+        groups[key][line.vehicle_id][line.metric] = line.quantity
+    usages = [
+        (plans[(code, version)], [VehicleUsage(vehicle, quantities, quantities["vehicle_days"])
+                                  for vehicle, quantities in vehicles.items()])
+        for (_invoice, code, version), vehicles in groups.items()
+    ]  # fmt: skip
+    columns = [column.name for column in InvoiceLine.__table__.columns]
+    values = [tuple(getattr(line, name) for name in columns) for line in rows]
+    session.rollback()
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    _create_floor_table(connection, kind)
+    session.commit()
+    days = period.days()
+    started = time.perf_counter()
+    for plan, vehicles in usages:
+        rate_vehicles(plan, vehicles, days)
+    if kind == "postgresql":
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY invoice_lines_floor ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in values:
+                copy.write_row(row)
+    else:
+        sqlite_values = [tuple(str(v) if isinstance(v, Decimal) else v for v in row)
+                         for row in values]  # fmt: skip
+        raw.executemany(
+            f"INSERT INTO invoice_lines_floor ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})",
+            sqlite_values,
+        )
+    session.commit()
+    return time.perf_counter() - started
+
+
+def _create_floor_table(connection, kind: str) -> None:
+    if kind == "postgresql":
+        connection.execute(
+            text("CREATE TABLE invoice_lines_floor (LIKE invoice_lines INCLUDING ALL)")
+        )
+        return
+    ddl = connection.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'invoice_lines'")
+    ).scalar_one()
+    connection.exec_driver_sql(ddl.replace("invoice_lines", "invoice_lines_floor", 1))
 
 
 def _timed(render, documents) -> float:
