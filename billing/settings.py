@@ -27,6 +27,9 @@ class IngestSettings:
     max_pending: int = 20000
     max_pending_bytes: int = 64 * 1024 * 1024
     max_future_seconds: int = 86400
+    max_payload_bytes: int = 262144
+    max_depth: int = 32
+    max_extra_bytes: int = 4096
 
 
 @dataclass(frozen=True)

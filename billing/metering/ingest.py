@@ -29,15 +29,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from billing.db import Database, utcnow
 from billing.metering.inbox import Inbox
 from billing.metering.services import (
+    DATABASE_UNAVAILABLE,
     IncomingMessage,
     ValidatedBatch,
     VehicleDirectory,
+    telemetry_bounds,
     topic_vehicles,
     validate_batch,
     write_batch,
@@ -110,6 +111,7 @@ class IngestConsumer:
         self.max_future_seconds = max_future_seconds or settings.max_future_seconds
         self.metrics = metrics or IngestMetrics()
         self.clock = clock
+        self.bounds = telemetry_bounds(settings)
         self.directory = VehicleDirectory()
         self._inbox: Inbox[Received] = Inbox(settings.max_pending, settings.max_pending_bytes)
         # Validated batches waiting for the writer: two keep both stages busy.
@@ -118,6 +120,7 @@ class IngestConsumer:
         )
         self._connection = 0
         self._stopping = threading.Event()
+        self._writer_failure: BaseException | None = None
         self.ready = threading.Event()  # set once subscribed
         self.client = self._make_client()
 
@@ -183,18 +186,25 @@ class IngestConsumer:
     # --- database side (the writer thread) -----------------------------------------------
 
     def run(self) -> None:
-        """Consume until stop() is called; returns once the last batch is committed."""
+        """Consume until stop() is called; returns once the last batch is committed.
+
+        Raises what stopped either thread otherwise: the process must then exit, so that
+        its supervisor restarts it and the broker redelivers what was not acknowledged.
+        """
         self._connect()
         self.client.loop_start()
-        writer = threading.Thread(target=self._write_batches, name="ingest-writer")
+        writer = threading.Thread(target=self._write_batches_or_fail, name="ingest-writer")
         writer.start()
         try:
             self._validate_batches()
         finally:
-            self._validated.put(None)  # the writer finishes what it has, then stops
+            self._stopping.set()
+            self._hand_over(None)  # the writer finishes what it has, then stops
             writer.join()
             self.client.disconnect()
             self.client.loop_stop()
+        if self._writer_failure is not None:
+            raise RuntimeError("the ingest writer stopped") from self._writer_failure
 
     def stop(self) -> None:
         self._stopping.set()
@@ -224,8 +234,27 @@ class IngestConsumer:
             )
             if vehicles is None:
                 return
-            validated = validate_batch(messages, vehicles, self.clock(), self.max_future_seconds)
-            self._validated.put((batch, validated))
+            validated = validate_batch(
+                messages, vehicles, self.clock(), self.max_future_seconds, self.bounds
+            )
+            self._hand_over((batch, validated))
+
+    def _hand_over(self, item: tuple[list[Received], ValidatedBatch] | None) -> None:
+        """Queue a validated batch for the writer, unless the writer is gone."""
+        while self._writer_failure is None:
+            try:
+                self._validated.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _write_batches_or_fail(self) -> None:
+        try:
+            self._write_batches()
+        except BaseException as error:
+            log.exception("the ingest writer failed; stopping")
+            self._writer_failure = error
+            self._stopping.set()
 
     def _write_batches(self) -> None:
         while (item := self._validated.get()) is not None:
@@ -252,9 +281,9 @@ class IngestConsumer:
             try:
                 with self.database.session() as session:
                     return work(session)
-            except DBAPIError as error:
+            except DATABASE_UNAVAILABLE as error:
                 self.metrics.db_errors.inc()
-                log.warning("database unavailable (%s); retrying in %.1f s", error.orig, delay)
+                log.warning("database unavailable (%s); retrying in %.1f s", error, delay)
                 if self._stopping.wait(delay):
                     return None
                 delay = min(delay * 2, 10)

@@ -8,13 +8,16 @@ transaction — the caller acknowledges the message only after that transaction 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+import psycopg
+from sqlalchemy import Select, exc, select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
@@ -24,10 +27,28 @@ from billing.errors import Conflict, NotFound
 from billing.metering import queries, telemetry, usage
 from billing.metering.models import RejectedMessage
 from billing.metering.storage import insert_readings
-from billing.metering.telemetry import Reading, Rejection
+from billing.metering.telemetry import DEFAULT_BOUNDS, Bounds, Reading, Rejection
 from billing.mqtt import vehicle_from_topic
 from billing.pagination import Page, paginate
 from billing.periods import Period
+from billing.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+# Errors that say the database cannot be reached now, not that a batch is wrong: the
+# ingest waits and retries these. Any other error while storing is the batch's fault.
+DATABASE_UNAVAILABLE = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.DisconnectionError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+
+
+def telemetry_bounds(settings: IngestSettings) -> Bounds:
+    return Bounds(settings.max_payload_bytes, settings.max_depth, settings.max_extra_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,13 @@ class VehicleDirectory:
         return self._known
 
 
+@dataclass(frozen=True, slots=True)
+class ValidatedMessage:
+    message: IncomingMessage
+    vehicle_id: str | None
+    decoded: telemetry.Decoded
+
+
 @dataclass
 class ValidatedBatch:
     """A batch of messages sorted into readings to store and rejections to keep."""
@@ -89,6 +117,23 @@ class ValidatedBatch:
     readings: list[Reading]  # each (vehicle_id, msg_id) once
     valid: int  # valid readings, repeats included
     rejected: list[tuple[int, IncomingMessage, str | None, Rejection]]
+    messages: list[ValidatedMessage] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, now: dt.datetime, messages: list[ValidatedMessage]) -> ValidatedBatch:
+        unique: dict[tuple[str, str], Reading] = {}
+        valid = 0
+        rejected = []
+        for index, validated in enumerate(messages):
+            decoded = validated.decoded
+            valid += len(decoded.readings)
+            for reading in decoded.readings:
+                unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
+            rejected += [
+                (index, validated.message, validated.vehicle_id, rejection)
+                for rejection in decoded.rejections
+            ]
+        return cls(now, list(unique.values()), valid, rejected, messages)
 
 
 def validate_batch(
@@ -96,21 +141,17 @@ def validate_batch(
     vehicles: dict[str, dt.datetime | None],
     now: dt.datetime,
     max_future_seconds: int,
+    bounds: Bounds = DEFAULT_BOUNDS,
 ) -> ValidatedBatch:
     """Decode and check every message of a batch; no database access (`vehicles` maps the
     registered vehicles to their retirement time, see VehicleDirectory)."""
-    unique: dict[tuple[str, str], Reading] = {}
-    valid = 0
-    rejected = []
     latest = now + dt.timedelta(seconds=max_future_seconds)
-    for index, message in enumerate(messages):
+    validated = []
+    for message in messages:
         vehicle_id = vehicle_from_topic(message.topic)
-        decoded = _validate(message, vehicle_id, vehicles, latest)
-        valid += len(decoded.readings)
-        for reading in decoded.readings:
-            unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
-        rejected += [(index, message, vehicle_id, rejection) for rejection in decoded.rejections]
-    return ValidatedBatch(now, list(unique.values()), valid, rejected)
+        decoded = _validate_guarded(message, vehicle_id, vehicles, latest, bounds)
+        validated.append(ValidatedMessage(message, vehicle_id, decoded))
+    return ValidatedBatch.of(now, validated)
 
 
 def topic_vehicles(messages: Sequence[IncomingMessage]) -> set[str]:
@@ -124,7 +165,45 @@ def write_batch(
 
     Readings already stored are skipped and counted as duplicates. Rejections are kept
     with their reason — unless `record_rejections` is False (a replay updates its record).
+
+    The last guard: when storing fails for any reason but an unavailable database (raised
+    for the caller to retry), the batch is stored again one message at a time, and a
+    message that still fails alone is kept as an `internal_error` rejection naming the
+    exception — one message cannot stop the others, nor be redelivered forever.
     """
+    try:
+        return _write_batch(session, batch, record_rejections)
+    except DATABASE_UNAVAILABLE:
+        raise
+    except Exception as error:
+        session.rollback()
+        if not record_rejections:
+            raise  # a replay: its record stays as it was
+        log.warning("storing a batch failed (%r); storing its messages one by one", error)
+    outcome = StoreOutcome()
+    for index, validated in enumerate(batch.messages):
+        alone = ValidatedBatch.of(batch.now, [validated])
+        try:
+            part = _write_batch(session, alone, record_rejections)
+        except DATABASE_UNAVAILABLE:
+            raise
+        except Exception as error:
+            session.rollback()
+            log.exception("message %d of the batch cannot be stored; rejecting it", index)
+            failed = _internal_error(validated.message.payload, "storing", error)
+            alone = ValidatedBatch.of(
+                batch.now,
+                [ValidatedMessage(validated.message, validated.vehicle_id, failed)],
+            )
+            part = _write_batch(session, alone, record_rejections=True)
+        outcome.stored += part.stored
+        outcome.duplicates += part.duplicates
+        outcome.rejections += [(index, rejection) for _i, rejection in part.rejections]
+        outcome.rejected_ids += part.rejected_ids
+    return outcome
+
+
+def _write_batch(session: Session, batch: ValidatedBatch, record_rejections: bool) -> StoreOutcome:
     outcome = StoreOutcome(rejections=[(index, r) for index, _m, _v, r in batch.rejected])
     outcome.stored = insert_readings(session, batch.readings, batch.now)
     outcome.duplicates = batch.valid - outcome.stored
@@ -147,6 +226,7 @@ def store_telemetry(
     *,
     directory: VehicleDirectory,
     max_future_seconds: int,
+    bounds: Bounds = DEFAULT_BOUNDS,
     record_rejections: bool = True,
 ) -> StoreOutcome:
     """Validate and store a batch of telemetry messages in one transaction, and commit:
@@ -157,8 +237,29 @@ def store_telemetry(
     store with its reason.
     """
     vehicles = directory.lookup(session, topic_vehicles(messages))
-    batch = validate_batch(messages, vehicles, now, max_future_seconds)
+    batch = validate_batch(messages, vehicles, now, max_future_seconds, bounds)
     return write_batch(session, batch, record_rejections=record_rejections)
+
+
+def _validate_guarded(
+    message: IncomingMessage,
+    vehicle_id: str | None,
+    vehicles: dict[str, dt.datetime | None],
+    latest: dt.datetime,
+    bounds: Bounds,
+) -> telemetry.Decoded:
+    """_validate, with any exception it raises turned into the message's rejection: what
+    the bounds did not foresee rejects one message instead of stopping the consumer."""
+    try:
+        return _validate(message, vehicle_id, vehicles, latest, bounds)
+    except Exception as error:
+        log.exception("unexpected error decoding a message on %r", message.topic[:300])
+        return _internal_error(message.payload, "decoding", error)
+
+
+def _internal_error(payload: bytes, stage: str, error: Exception) -> telemetry.Decoded:
+    text = telemetry.clean_text(f"unexpected {type(error).__name__} while {stage}: {error}")
+    return telemetry.Decoded([], [Rejection(telemetry.INTERNAL_ERROR, text, payload)])
 
 
 def _validate(
@@ -166,6 +267,7 @@ def _validate(
     vehicle_id: str | None,
     vehicles: dict[str, dt.datetime | None],
     latest: dt.datetime,
+    bounds: Bounds = DEFAULT_BOUNDS,
 ) -> telemetry.Decoded:
     if vehicle_id is None:
         reason = f"topic {message.topic!r} is not billing/v1/vehicles/{{vehicle_id}}/telemetry"
@@ -176,7 +278,7 @@ def _validate(
             [], [Rejection(telemetry.UNKNOWN_VEHICLE, reason, message.payload)]
         )
     limits = telemetry.Limits(latest=latest, retired_at=vehicles[vehicle_id])
-    return telemetry.decode_payload(vehicle_id, message.payload, limits)
+    return telemetry.decode_payload(vehicle_id, message.payload, limits, bounds)
 
 
 def _rejected_row(
@@ -185,7 +287,7 @@ def _rejected_row(
     return RejectedMessage(
         received_at=now,
         source=message.source,
-        topic=message.topic[:300],
+        topic=telemetry.clean_text(message.topic)[:300],
         vehicle_id=vehicle_id,
         reason=rejection.reason,
         message=rejection.message,
@@ -251,24 +353,28 @@ def replay_rejected_message(
     *,
     directory: VehicleDirectory,
     max_future_seconds: int,
+    bounds: Bounds = DEFAULT_BOUNDS,
     fleet_ids: frozenset[str] | None = None,
 ) -> tuple[RejectedMessage, StoreOutcome]:
     """Run a rejected message through validation and storage again.
 
     When it is accepted now (say, its vehicle was registered since), its readings are
     stored and the record is marked replayed. When it is still refused, the record keeps
-    the new reason and nothing else is stored.
+    the new reason and nothing else is stored; a reading rejected out of an array keeps
+    its place in it (`$[250]`), though only its own bytes were kept and replayed.
     """
     rejected = get_rejected_message(session, message_id, fleet_ids)
     if rejected.status == "replayed":
         raise Conflict(f"rejected message {message_id} was already replayed")
     message = IncomingMessage(topic=rejected.topic, payload=rejected.payload, source="replay")
-    probe = _validate(
+    probe = _validate_guarded(
         message,
         vehicle_from_topic(rejected.topic),
         directory.lookup(session, [rejected.vehicle_id] if rejected.vehicle_id else []),
         now + dt.timedelta(seconds=max_future_seconds),
+        bounds,
     )
+    probe = _rebased(probe, rejected.path)
     rejected.replay_count += 1
     if probe.rejections:
         first = probe.rejections[0]
@@ -282,9 +388,26 @@ def replay_rejected_message(
         now,
         directory=directory,
         max_future_seconds=max_future_seconds,
+        bounds=bounds,
         record_rejections=False,
     )
     return rejected, outcome
+
+
+def _rebased(decoded: telemetry.Decoded, base: str) -> telemetry.Decoded:
+    """Rejections of a reading kept out of an array, with paths from the array's root."""
+    if base == "$":
+        return decoded
+    rejections = [
+        Rejection(
+            r.reason,
+            r.message.replace("`$", f"`{base}"),
+            r.payload,
+            base + r.path.removeprefix("$"),
+        )
+        for r in decoded.rejections
+    ]
+    return telemetry.Decoded(decoded.readings, rejections)
 
 
 # --- usage -------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ def _max_future_seconds() -> int:
     return current_app.extensions["billing.settings"].ingest.max_future_seconds
 
 
+def _bounds():
+    return services.telemetry_bounds(current_app.extensions["billing.settings"].ingest)
+
+
 def _fleet_scope() -> frozenset[str] | None:
     principal = current_principal()
     return principal.fleet_ids if principal.role == "operator" else None
@@ -63,6 +67,7 @@ class VehicleTelemetry(MethodView):
             utcnow(),
             directory=_directory(),
             max_future_seconds=_max_future_seconds(),
+            bounds=_bounds(),
         )
         rejected = _rejections(outcome)
         if rejected and outcome.stored == 0 and outcome.duplicates == 0:
@@ -105,6 +110,7 @@ class ReplayRejectedMessage(MethodView):
             utcnow(),
             directory=_directory(),
             max_future_seconds=_max_future_seconds(),
+            bounds=_bounds(),
             fleet_ids=_fleet_scope(),
         )
         result = {

@@ -1,0 +1,82 @@
+"""Poison messages on a real Mosquitto: the consumer stores every good reading around
+them, keeps each poison as a rejected message, acknowledges it, and lives on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from billing.db import Database
+from billing.metering.models import RejectedMessage
+from billing.mqtt import telemetry_topic
+from tests.brokers import AccountBook, start_mosquitto
+from tests.databases import SEEDED_AT, seed_fleet
+from tests.integration.test_ingest import publish_all, running_consumer, stored_count, wait_until
+
+pytestmark = pytest.mark.mqtt
+
+VEHICLES = [f"PSN-{n}" for n in range(10)]
+GATEWAY = "gw-poison-test"
+TS = (SEEDED_AT.replace(day=2)).isoformat()
+POISONS = {
+    "too_deeply_nested": b'{"msg_id": "p1", "ts": "%s", "junk": %s}'
+    % (TS.encode(), b"[" * 10_000 + b"]" * 10_000),
+    "future_timestamp": b'{"msg_id": "p2", "ts": 99999999999999999999}',
+    "schema_violation": b'{"msg_id": "p3\\u0000", "ts": "%s"}' % TS.encode(),
+    "payload_too_large": json.dumps({"msg_id": "p4", "ts": TS, "pad": "x" * 300_000}).encode(),
+    "malformed_json": b'{"msg_id": "p5\xff", "ts": "%s", "battery_pct": NaN}' % TS.encode(),
+}
+
+
+def good_messages(count: int) -> list[tuple[str, bytes]]:
+    messages = []
+    for n in range(count):
+        vehicle = n % len(VEHICLES)
+        reading = {
+            "msg_id": str(uuid.uuid4()),
+            "ts": int(SEEDED_AT.timestamp() * 1000) + 86_400_000 + n * 30_000,
+            "odometer_m": 1_000_000 + n * 50,
+        }
+        messages.append((telemetry_topic(VEHICLES[vehicle]), json.dumps(reading).encode()))
+    return messages
+
+
+@pytest.fixture
+def fleet(fresh_db: Database) -> Database:
+    seed_fleet(fresh_db, VEHICLES)
+    return fresh_db
+
+
+def rejected(database: Database) -> list[tuple[str, str, bytes]]:
+    with database.session() as session:
+        rows = session.execute(
+            select(RejectedMessage.reason, RejectedMessage.vehicle_id, RejectedMessage.payload)
+        )
+        return sorted(tuple(row) for row in rows)
+
+
+def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet):
+    book = AccountBook()
+    password = book.add_gateway(GATEWAY, tuple(VEHICLES))
+    good = good_messages(1000)
+    poisons = [(telemetry_topic(VEHICLES[3]), payload) for payload in POISONS.values()]
+    # The poisons land in the middle of the stream, within batches of good readings.
+    messages = good[:500] + poisons + good[500:]
+    with (
+        start_mosquitto(tmp_path / "broker", book) as broker,
+        running_consumer(fleet, broker.address, batch_size=100) as consumer,
+    ):
+        gateway = broker.address.with_credentials(GATEWAY, password)
+        publish_all(gateway, messages)
+        wait_until(lambda: stored_count(fleet) == 1000, what="the 1000 good readings")
+        wait_until(lambda: len(rejected(fleet)) == len(POISONS), what="the poisons rejected")
+        # Alive and consuming: one more good reading goes through.
+        publish_all(gateway, good_messages(1001)[1000:])
+        wait_until(lambda: stored_count(fleet) == 1001, what="a reading after the poisons")
+        assert consumer.metrics.messages._value.get() == 1000 + len(POISONS) + 1
+    assert rejected(fleet) == sorted(
+        (reason, VEHICLES[3], payload) for reason, payload in POISONS.items()
+    )
