@@ -180,7 +180,7 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
     import paho.mqtt.client as mqtt
     from prometheus_client import start_http_server
 
-    from billing.metering.ingest import IngestConsumer
+    from billing.metering.ingest import IngestConsumer, ingest_directory
     from billing.mqtt import BrokerAddress
 
     url = mqtt_url or app.settings.mqtt_url
@@ -191,6 +191,7 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
         BrokerAddress.parse(url),
         app.settings.ingest,
         protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
+        inflight_directory=ingest_directory(app.settings),
     )
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=consumer.metrics.registry)

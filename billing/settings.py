@@ -30,6 +30,7 @@ class IngestSettings:
     max_payload_bytes: int = 262144
     max_depth: int = 32
     max_extra_bytes: int = 4096
+    quarantine_after_crashes: int = 2
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,12 @@ import datetime as dt
 import functools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import paho.mqtt.client as mqtt
@@ -33,23 +35,32 @@ from sqlalchemy.orm import Session
 
 from billing.db import Database, utcnow
 from billing.metering.inbox import Inbox
+from billing.metering.inflight import InFlightLog, Verdict, message_digest
 from billing.metering.services import (
     DATABASE_UNAVAILABLE,
     IncomingMessage,
     ValidatedBatch,
     VehicleDirectory,
+    quarantined_batch,
     telemetry_bounds,
     topic_vehicles,
     validate_batch,
     write_batch,
 )
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, ConsumerClient, make_client
-from billing.settings import IngestSettings
+from billing.settings import IngestSettings, Settings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our unacknowledged messages a week
+
+
+def ingest_directory(settings: Settings) -> Path:
+    """Where an ingest process keeps its state files: one directory per client id (the
+    broker session they describe)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", settings.ingest.client_id) or "_"
+    return settings.data_dir / "ingest" / name
 
 
 class IngestMetrics:
@@ -92,6 +103,16 @@ class Received:
     payload: bytes
 
 
+@dataclass(slots=True)
+class Work:
+    """Messages validated, for the writer to store and acknowledge."""
+
+    received: list[Received]
+    validated: ValidatedBatch
+    record: Path | None = None  # their in-flight record, ended once they are committed
+    settled: list[bytes] = field(default_factory=list)  # suspects they clear
+
+
 class IngestConsumer:
     def __init__(
         self,
@@ -103,7 +124,10 @@ class IngestConsumer:
         max_future_seconds: int | None = None,
         metrics: IngestMetrics | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        inflight_directory: Path | None = None,
     ):
+        """`inflight_directory` keeps the in-flight records of crash-loop detection
+        (billing.metering.inflight); without one, there is none."""
         self.database = database
         self.address = address
         self.settings = settings
@@ -113,11 +137,14 @@ class IngestConsumer:
         self.clock = clock
         self.bounds = telemetry_bounds(settings)
         self.directory = VehicleDirectory()
+        self.inflight = (
+            InFlightLog(inflight_directory, settings.quarantine_after_crashes)
+            if inflight_directory is not None
+            else None
+        )
         self._inbox: Inbox[Received] = Inbox(settings.max_pending, settings.max_pending_bytes)
         # Validated batches waiting for the writer: two keep both stages busy.
-        self._validated: queue.Queue[tuple[list[Received], ValidatedBatch] | None] = queue.Queue(
-            maxsize=2
-        )
+        self._validated: queue.Queue[Work | None] = queue.Queue(maxsize=2)
         self._connection = 0
         self._stopping = threading.Event()
         self._writer_failure: BaseException | None = None
@@ -205,6 +232,12 @@ class IngestConsumer:
             self.client.loop_stop()
         if self._writer_failure is not None:
             raise RuntimeError("the ingest writer stopped") from self._writer_failure
+        self._forget_uncommitted()
+
+    def _forget_uncommitted(self) -> None:
+        """A clean stop is no crash: what was left uncommitted is simply redelivered."""
+        if self.inflight is not None:
+            self.inflight.forget_all()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -228,18 +261,72 @@ class IngestConsumer:
             batch = self._take_batch()
             if not batch:
                 continue
-            messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
-            vehicles = self._retrying(
-                functools.partial(self.directory.lookup, vehicle_ids=topic_vehicles(messages))
-            )
-            if vehicles is None:
-                return
-            validated = validate_batch(
-                messages, vehicles, self.clock(), self.max_future_seconds, self.bounds
-            )
-            self._hand_over((batch, validated))
+            if self.inflight is None:
+                if not self._validate(batch):
+                    return
+                continue
+            for verdict, part, digests in self._by_verdict(batch):
+                if not self._validate_part(verdict, part, digests):
+                    return
 
-    def _hand_over(self, item: tuple[list[Received], ValidatedBatch] | None) -> None:
+    def _by_verdict(self, batch: list[Received]):
+        """Runs of consecutive messages with the same verdict (arrival order is kept for
+        the acknowledgements); suspects come one per run."""
+        assert self.inflight is not None
+        runs: list[tuple[Verdict, list[Received], list[bytes]]] = []
+        for received in batch:
+            digest = message_digest(received.topic, received.payload)
+            verdict = self.inflight.verdict(digest)
+            if runs and verdict is Verdict.BATCH and runs[-1][0] is Verdict.BATCH:
+                runs[-1][1].append(received)
+                runs[-1][2].append(digest)
+            else:
+                runs.append((verdict, [received], [digest]))
+        return runs
+
+    def _validate_part(self, verdict: Verdict, part: list[Received], digests: list[bytes]) -> bool:
+        assert self.inflight is not None
+        if verdict is Verdict.QUARANTINE:
+            log.error("quarantining a message on %s: it crashed the consumer", part[0].topic)
+            messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in part]
+            validated = quarantined_batch(messages, self.clock(), self.inflight.quarantine_after)
+            record = self.inflight.begin(digests)
+            self._hand_over(Work(part, validated, record, digests))
+            return True
+        if verdict is Verdict.BATCH:
+            return self._validate(part, self.inflight.begin(digests))
+        # Alone: nothing else in flight while it is, so that a crash names it alone.
+        log.warning("processing alone a message in flight at a crash, on %s", part[0].topic)
+        self._wait_until_written()
+        record = self.inflight.begin(digests, alone=True)
+        if not self._validate(part, record, settled=digests):
+            return False
+        self._wait_until_written()
+        return True
+
+    def _validate(
+        self, batch: list[Received], record: Path | None = None, settled: list[bytes] = ()
+    ) -> bool:
+        """Validate messages and hand them to the writer; False if stopped first."""
+        messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
+        vehicles = self._retrying(
+            functools.partial(self.directory.lookup, vehicle_ids=topic_vehicles(messages))
+        )
+        if vehicles is None:
+            return False
+        validated = validate_batch(
+            messages, vehicles, self.clock(), self.max_future_seconds, self.bounds
+        )
+        self._hand_over(Work(batch, validated, record, list(settled)))
+        return True
+
+    def _wait_until_written(self) -> None:
+        done = self._validated.all_tasks_done
+        with done:
+            while self._validated.unfinished_tasks and self._writer_failure is None:
+                done.wait(0.5)
+
+    def _hand_over(self, item: Work | None) -> None:
         """Queue a validated batch for the writer, unless the writer is gone."""
         while self._writer_failure is None:
             try:
@@ -257,14 +344,22 @@ class IngestConsumer:
             self._stopping.set()
 
     def _write_batches(self) -> None:
-        while (item := self._validated.get()) is not None:
-            batch, validated = item
-            started = time.perf_counter()
-            outcome = self._retrying(functools.partial(write_batch, batch=validated))
-            if outcome is None:
-                continue  # stopped during an outage: left unacknowledged, redelivered later
-            self._count(len(batch), outcome, time.perf_counter() - started)
-            self._acknowledge(batch)
+        while (work := self._validated.get()) is not None:
+            try:
+                self._write(work)
+            finally:
+                self._validated.task_done()
+        self._validated.task_done()
+
+    def _write(self, work: Work) -> None:
+        started = time.perf_counter()
+        outcome = self._retrying(functools.partial(write_batch, batch=work.validated))
+        if outcome is None:
+            return  # stopped during an outage: left unacknowledged, redelivered later
+        self._count(len(work.received), outcome, time.perf_counter() - started)
+        self._acknowledge(work.received)
+        if work.record is not None and self.inflight is not None:
+            self.inflight.end(work.record, work.settled)
 
     def _take_batch(self) -> list[Received]:
         batch = self._inbox.take(

@@ -154,6 +154,27 @@ def validate_batch(
     return ValidatedBatch.of(now, validated)
 
 
+def quarantined_batch(
+    messages: Sequence[IncomingMessage], now: dt.datetime, crashes: int
+) -> ValidatedBatch:
+    """Messages kept as rejected without being decoded: each crashed the consumer."""
+    text = (
+        f"the consumer crashed {crashes} times while processing this message alone; "
+        "kept without decoding it (replay it once the cause is fixed)"
+    )
+    return ValidatedBatch.of(
+        now,
+        [
+            ValidatedMessage(
+                message,
+                vehicle_from_topic(message.topic),
+                telemetry.Decoded([], [Rejection(telemetry.QUARANTINED, text, message.payload)]),
+            )
+            for message in messages
+        ],
+    )
+
+
 def topic_vehicles(messages: Sequence[IncomingMessage]) -> set[str]:
     return {vid for message in messages if (vid := vehicle_from_topic(message.topic))}
 

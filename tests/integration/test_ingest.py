@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import paho.mqtt.client as mqtt
@@ -25,9 +26,9 @@ from billing import migrate
 from billing.db import Database
 from billing.metering.ingest import IngestConsumer
 from billing.metering.models import Reading, RejectedMessage
-from billing.mqtt import BrokerAddress, make_client, telemetry_topic
+from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, telemetry_topic
 from billing.settings import IngestSettings
-from tests.brokers import AccountBook, start_mosquitto
+from tests.brokers import AccountBook, RecordingClient, start_mosquitto
 from tests.databases import SEEDED_AT, seed_fleet
 from tests.services import scratch_postgres_database
 
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.mqtt
 
 VEHICLES = [f"ING-{n}" for n in range(5)]
 GATEWAY = "gw-ingest-test"
+INGEST_PROCESS_CLIENT_ID = "ingest-crash-test"
 
 
 def reading(n: int, vehicle_index: int = 0, msg_id: str | None = None) -> dict:
@@ -91,10 +93,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30, what: str = "
 
 @contextlib.contextmanager
 def running_consumer(
-    database: Database, address: BrokerAddress, protocol: int = mqtt.MQTTv5, **settings
+    database: Database,
+    address: BrokerAddress,
+    protocol: int = mqtt.MQTTv5,
+    inflight_directory: Path | None = None,
+    **settings,
 ) -> Iterator[IngestConsumer]:
     options = {"client_id": "ingest-test", "batch_size": 200, "batch_delay_ms": 20, **settings}
-    consumer = IngestConsumer(database, address, IngestSettings(**options), protocol=protocol)
+    consumer = IngestConsumer(
+        database,
+        address,
+        IngestSettings(**options),
+        protocol=protocol,
+        inflight_directory=inflight_directory,
+    )
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
     try:
@@ -195,7 +207,16 @@ def test_a_full_inbox_holds_the_stream_back_without_losing_any_of_it(tmp_path, f
         assert consumer._inbox.max_items == 5
 
 
-def ingest_process(database_url: str, address: BrokerAddress) -> subprocess.Popen:
+def open_ingest_session(address: BrokerAddress) -> None:
+    """Create the persistent session of `ingest_process`, so that the broker queues what is
+    published for it from now on, whether or not the process has connected yet."""
+    with RecordingClient(
+        address, client_id=INGEST_PROCESS_CLIENT_ID, session_expiry=3600
+    ) as ingest:
+        ingest.subscribe(TELEMETRY_SUBSCRIPTION)
+
+
+def ingest_process(database_url: str, address: BrokerAddress, data_dir: Path) -> subprocess.Popen:
     url = (
         f"mqtt://{quote(address.username or '', safe='')}:{quote(address.password or '', safe='')}"
         f"@{address.host}:{address.port}"
@@ -204,7 +225,8 @@ def ingest_process(database_url: str, address: BrokerAddress) -> subprocess.Pope
         **os.environ,
         "DATABASE_URL": database_url,
         "MQTT_URL": url,
-        "BILLING_INGEST_CLIENT_ID": "ingest-crash-test",
+        "BILLING_DATA_DIR": str(data_dir),
+        "BILLING_INGEST_CLIENT_ID": INGEST_PROCESS_CLIENT_ID,
         "BILLING_INGEST_BATCH_SIZE": "100",
     }
     return subprocess.Popen(
@@ -221,10 +243,9 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
     book, password = broker_book
     messages = stream(3000)
     with start_mosquitto(tmp_path / "broker", book) as broker:
-        first = ingest_process(fresh_url, broker.address)
+        open_ingest_session(broker.address)
+        first = ingest_process(fresh_url, broker.address, tmp_path / "data")
         try:
-            wait_until(lambda: stored_count(fleet) >= 0 and first.poll() is None, 5)
-            time.sleep(2)  # connected and subscribed with a persistent session
             publisher = threading.Thread(
                 target=publish_all,
                 args=(broker.address.with_credentials(GATEWAY, password), messages),
@@ -238,7 +259,7 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
         finally:
             first.kill()
         assert killed_at < 3000, "the kill came too late to test anything"
-        second = ingest_process(fresh_url, broker.address)
+        second = ingest_process(fresh_url, broker.address, tmp_path / "data")
         try:
             wait_until(lambda: stored_count(fleet) == 3000, 60, "all 3000 readings")
             time.sleep(1)

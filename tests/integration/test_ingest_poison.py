@@ -3,18 +3,33 @@ them, keeps each poison as a rejected message, acknowledges it, and lives on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from billing.db import Database
 from billing.metering.models import RejectedMessage
 from billing.mqtt import telemetry_topic
 from tests.brokers import AccountBook, start_mosquitto
 from tests.databases import SEEDED_AT, seed_fleet
-from tests.integration.test_ingest import publish_all, running_consumer, stored_count, wait_until
+from tests.integration.test_ingest import (
+    INGEST_PROCESS_CLIENT_ID,
+    ingest_process,
+    open_ingest_session,
+    publish_all,
+    running_consumer,
+    stored_count,
+    wait_until,
+)
 
 pytestmark = pytest.mark.mqtt
 
@@ -67,7 +82,9 @@ def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet
     messages = good[:500] + poisons + good[500:]
     with (
         start_mosquitto(tmp_path / "broker", book) as broker,
-        running_consumer(fleet, broker.address, batch_size=100) as consumer,
+        running_consumer(
+            fleet, broker.address, batch_size=100, inflight_directory=tmp_path / "ingest"
+        ) as consumer,
     ):
         gateway = broker.address.with_credentials(GATEWAY, password)
         publish_all(gateway, messages)
@@ -80,3 +97,62 @@ def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet
     assert rejected(fleet) == sorted(
         (reason, VEHICLES[3], payload) for reason, payload in POISONS.items()
     )
+
+
+@contextlib.contextmanager
+def readings_locked(database_url: str) -> Iterator[None]:
+    """Hold a lock that makes every insert into `readings` wait: a message being stored
+    stays in flight for as long as the test wants."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(url.database, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+    else:
+        connection = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
+        connection.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def records(directory: Path) -> set[str]:
+    return {path.name for path in directory.glob("*.*") if path.suffix != ".json"}
+
+
+def test_a_message_that_keeps_killing_the_consumer_is_quarantined(tmp_path, fresh_url, fleet):
+    book = AccountBook()
+    password = book.add_gateway(GATEWAY, tuple(VEHICLES))
+    [(topic, deadly)] = good_messages(1)
+    data_dir = tmp_path / "data"
+    state = data_dir / "ingest" / INGEST_PROCESS_CLIENT_ID
+    with start_mosquitto(tmp_path / "broker", book) as broker:
+        gateway = broker.address.with_credentials(GATEWAY, password)
+        open_ingest_session(broker.address)
+        publish_all(gateway, [(topic, deadly)])
+        with readings_locked(fresh_url):
+            # Killed while the message is in flight: first in a batch, then twice alone.
+            for expected in (".batch", ".alone", ".alone"):
+                left_behind = records(state) if state.exists() else set()
+                process = ingest_process(fresh_url, broker.address, data_dir)
+
+                def in_flight(kind: str = expected, old: set[str] = left_behind) -> bool:
+                    return [Path(name).suffix for name in records(state) - old] == [kind]
+
+                try:
+                    wait_until(in_flight, what=f"a {expected} record of the new process")
+                finally:
+                    process.kill()
+                    process.wait(10)
+        process = ingest_process(fresh_url, broker.address, data_dir)
+        try:
+            wait_until(lambda: rejected(fleet) != [], what="the message quarantined")
+            publish_all(gateway, good_messages(2)[1:])
+            wait_until(lambda: stored_count(fleet) == 1, what="the next message stored")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(15) == 0
+    assert rejected(fleet) == [("quarantined", VEHICLES[0], deadly)]
+    assert json.loads((state / "crashes.json").read_text()) == {}
+    assert records(state) == set()
