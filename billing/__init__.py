@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.metering.views import blp as telemetry_blp
     from billing.payments.views import blp as payments_blp
     from billing.pricing.views import blp as plans_blp
+    from billing.spending_caps.views import blp as spending_caps_blp
     from billing.statements.views import blp as statements_blp
 
     settings = settings or load_settings()
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         statements_blp,
         invoices_blp,
         payments_blp,
+        spending_caps_blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from billing.invoicing.documents import format_quantity
+from billing.invoicing.documents import format_money, format_quantity
 from billing.money import ZERO
 from billing.periods import Period
+from billing.pricing.caps import CAP_METRIC, CAP_MODEL, CapDiscount, CapOutcome
 from billing.pricing.rating import TierLine
 from billing.statements.compute import Statement, StatementLine
 
@@ -36,6 +37,7 @@ UNIT_CODES = {  # UN/ECE recommendation 20
     "active_days": "DAY",
     "vehicle_days": "DAY",
 }
+CAP_UNIT_CODE = "C62"  # the discount is one lump sum
 SUMMARY_METRICS = ("distance_km", "trips", "trip_minutes", "energy_kwh", "active_days")
 
 METRIC_LABELS = {
@@ -51,13 +53,20 @@ _WORDS = {
            "pooled": "barème appliqué au total de la flotte sur ce plan ({quantity}), "
                      "réparti entre les véhicules",
            "adjustment": "Régularisation période {period}",
-           "adjustment_note": "déjà facturé : {billed} ; mesuré depuis : {measured}"},
+           "adjustment_note": "déjà facturé : {billed} ; mesuré depuis : {measured}",
+           "cap": "Plafond de dépenses de {cap} HT par période",
+           "cap_note_usage": "frais d'usage de la période : {capped} HT, ramenés au plafond",
+           "cap_note_all": "frais de la période : {capped} HT, ramenés au plafond"},
     "en": {"plan": "plan {code} v{version}", "included": "{quantity} included, deducted",
            "maximum": "period maximum applied", "minimum": "period minimum applied",
            "pooled": "tiers applied to the fleet's total on this plan ({quantity}), "
                      "shared between the vehicles",
            "adjustment": "Adjustment for period {period}",
-           "adjustment_note": "already billed: {billed}; now measured: {measured}"},
+           "adjustment_note": "already billed: {billed}; now measured: {measured}",
+           "cap": "Spending cap of {cap} excl. VAT per period",
+           "cap_note_usage": "usage charges of the period: {capped} excl. VAT, "
+                             "brought down to the cap",
+           "cap_note_all": "charges of the period: {capped} excl. VAT, brought down to the cap"},
 }  # fmt: skip
 
 
@@ -105,7 +114,53 @@ def statement_lines(statement: Statement, language: str) -> list[LineData]:
     """One invoice line per statement line, in the statement's order."""
     zone = ZoneInfo(statement.timezone)
     period = str(statement.period)
-    return [_statement_line(line, period, zone, language) for line in statement.lines]
+    lines = [_statement_line(line, period, zone, language) for line in statement.lines]
+    if statement.cap is not None:
+        bounds = (
+            statement.start.astimezone(zone).date(),
+            (statement.end - dt.timedelta(microseconds=1)).astimezone(zone).date(),
+        )
+        lines += [
+            _cap_line(statement.cap, discount, period, bounds, statement.currency, language)
+            for discount in statement.cap.discounts
+        ]
+    return lines
+
+
+def _cap_line(
+    outcome: CapOutcome,
+    discount: CapDiscount,
+    period: str,
+    bounds: tuple[dt.date, dt.date],
+    currency: str,
+    language: str,
+) -> LineData:
+    """The discount of a spending cap at one VAT rate: a negative lump sum naming the cap."""
+    words = _WORDS[language]
+    capped = format_money(outcome.capped_amount, currency, language)
+    note = words["cap_note_all" if outcome.cap.include_flat_fees else "cap_note_usage"]
+    note = note.format(capped=capped)
+    one = Decimal(1)
+    return LineData(
+        period=period,
+        period_start=bounds[0],
+        period_end=bounds[1],
+        vehicle_id=None,
+        plan_code=None,
+        plan_version=None,
+        charge_index=None,
+        metric=CAP_METRIC,
+        model=CAP_MODEL,
+        description=words["cap"].format(cap=format_money(outcome.cap.amount, currency, language)),
+        note=note[:1].upper() + note[1:],
+        quantity=one,
+        billable_quantity=one,
+        unit_code=CAP_UNIT_CODE,
+        unit_price=None,
+        amount=discount.amount,
+        vat_category=discount.vat_category,
+        vat_rate=discount.vat_rate,
+    )
 
 
 def _statement_line(line: StatementLine, period: str, zone: ZoneInfo, language: str) -> LineData:

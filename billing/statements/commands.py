@@ -90,6 +90,13 @@ def render_statement(result: CustomerStatement) -> str:
         )
     if result.pools:
         out.append("")
+    if statement.cap is not None:
+        cap = statement.cap
+        out += [
+            f"Spending cap {_number(cap.cap.amount)} HT: charges it covers "
+            f"{_number(cap.capped_amount)}, discount {_number(cap.discount)}",
+            "",
+        ]
     out += _totals("To date" if result.projection else "Totals", statement.totals)
     if result.projection is not None:
         projection = result.projection

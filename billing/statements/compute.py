@@ -25,11 +25,13 @@ from billing.metering import queries
 from billing.metering.usage import Usage
 from billing.periods import Period
 from billing.pricing import rating
+from billing.pricing.caps import CapOutcome, PricedLine, SpendingCap, apply_spending_cap
 from billing.pricing.models import Plan as PlanModel
 from billing.pricing.models import PlanVersion
 from billing.pricing.plans import Plan
 from billing.pricing.services import get_plan, get_plan_version
 from billing.pricing.totals import Totals, compute_totals
+from billing.spending_caps.services import caps_in_force
 
 # Member states by ISO 3166 code (Greece is GR here; its VAT numbers start with EL).
 EU_COUNTRIES = frozenset(
@@ -101,6 +103,9 @@ class Statement:
     totals: Totals
     freshness: queries.Freshness
     plan_versions: tuple[tuple[str, int], ...]  # every version rated here
+    # The customer's spending cap on these lines (None without a cap for the period);
+    # `totals` include its discount.
+    cap: CapOutcome | None = None
 
     def lines_of(self, vehicle_id: str) -> list[StatementLine]:
         return [line for line in self.lines if line.vehicle_id == vehicle_id]
@@ -155,6 +160,7 @@ def compute_statements(
         # Held while rating, so that each customer's lookups find them in the session,
         # which keeps loaded objects only as long as something refers to them.
         plan_versions = _loaded_plan_versions(session, segments.values())
+        caps = caps_in_force(session, [c.id for c in group], period)
         for customer in group:
             mine = [next(measured) for _ in segments[customer.id]]
             vat = vat_treatment(customer)
@@ -164,6 +170,7 @@ def compute_statements(
                 period,
                 vat,
             )
+            cap = apply_cap(caps.get(customer.id), lines, customer.currency)
             statements[customer.id] = Statement(
                 customer_id=customer.id,
                 period=period,
@@ -174,9 +181,10 @@ def compute_statements(
                 vat=vat,
                 segments=tuple(VehicleSegment(i.segment, i.usage, i.vehicle_days) for i in mine),
                 lines=tuple(lines),
-                totals=statement_totals(lines, customer.currency),
+                totals=statement_totals(lines, customer.currency, cap),
                 freshness=freshness[customer.id],
                 plan_versions=versions,
+                cap=cap,
             )
         del plan_versions
     return [statements[customer.id] for customer in customers]
@@ -217,11 +225,24 @@ def rate_segments(
     return lines, tuple(sorted(versions))
 
 
-def statement_totals(lines: Sequence[StatementLine], currency: str) -> Totals:
-    """The VAT breakdown and totals of rated lines."""
-    return compute_totals(
-        [(line.vat_category, line.vat_rate, line.amount) for line in lines], currency
-    )
+def statement_totals(
+    lines: Sequence[StatementLine], currency: str, cap: CapOutcome | None = None
+) -> Totals:
+    """The VAT breakdown and totals of rated lines, with the discount of `cap` if any."""
+    items = [(line.vat_category, line.vat_rate, line.amount) for line in lines]
+    if cap is not None:
+        items += [(d.vat_category, d.vat_rate, d.amount) for d in cap.discounts]
+    return compute_totals(items, currency)
+
+
+def apply_cap(
+    cap: SpendingCap | None, lines: Sequence[StatementLine], currency: str
+) -> CapOutcome | None:
+    """The spending cap on a customer's priced lines of a period (None without a cap)."""
+    if cap is None:
+        return None
+    priced = (PricedLine(i.amount, i.rated.model, i.vat_category, i.vat_rate) for i in lines)
+    return apply_spending_cap(cap, priced, currency)
 
 
 def _rate(

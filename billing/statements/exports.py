@@ -1,6 +1,7 @@
 """A statement as CSV, for spreadsheets and accounting tools.
 
-One row per vehicle, segment and charge, then the totals: a row per VAT rate (base and
+One row per vehicle, segment and charge, then the discount of a spending cap (a row per
+VAT rate), then the totals: a row per VAT rate (base and
 VAT), then HT, VAT and TTC; for a month in progress, the projected totals follow. Numbers
 are exact decimals with a dot and no thousands separator; times are RFC 3339 UTC; UTF-8.
 The `row` column says what each row is.
@@ -12,6 +13,7 @@ import csv
 import io
 from decimal import Decimal
 
+from billing.pricing.caps import CAP_METRIC, CAP_MODEL
 from billing.pricing.totals import Totals
 from billing.statements.services import CustomerStatement
 
@@ -22,6 +24,9 @@ COLUMNS = (
     "vat_rate", "currency",
 )  # fmt: skip
 LINE = "line"
+# The discount of a spending cap at one VAT rate: quantity is what the charges it covers
+# cost, unit_price the cap.
+CAP_DISCOUNT = "cap_discount"
 
 
 def statement_csv(result: CustomerStatement) -> str:
@@ -58,6 +63,21 @@ def statement_csv(result: CustomerStatement) -> str:
                         "currency": currency,
                     }
                 )
+    cap = result.statement.cap
+    for discount in cap.discounts if cap is not None else ():
+        writer.writerow(
+            {
+                "row": CAP_DISCOUNT,
+                "metric": CAP_METRIC,
+                "model": CAP_MODEL,
+                "quantity": _number(cap.capped_amount),
+                "unit_price": _number(cap.cap.amount),
+                "amount": _number(discount.amount),
+                "vat_category": discount.vat_category,
+                "vat_rate": _number(discount.vat_rate),
+                "currency": currency,
+            }
+        )
     writer.writerows(_total_rows(result.statement.totals, "", currency))
     if result.projection is not None:
         writer.writerows(_total_rows(result.projection.totals, "projected_", currency))

@@ -150,6 +150,26 @@ class StatementProjectionSchema(ma.Schema):
     totals = fields.Nested(StatementTotalsSchema)
 
 
+class StatementCapDiscountSchema(ma.Schema):
+    vat_category = fields.String()
+    vat_rate = DecimalString(metadata={"description": "percent"})
+    amount = DecimalString(metadata={"description": "negative: taken off the total"})
+
+
+class StatementSpendingCapSchema(ma.Schema):
+    amount = DecimalString(attribute="cap.amount", metadata={"description": "the cap, HT"})
+    include_flat_fees = fields.Boolean(attribute="cap.include_flat_fees")
+    capped_amount = DecimalString(
+        metadata={"description": "what the charges the cap covers cost before it"}
+    )
+    discount = DecimalString(metadata={"description": "the cap's discount, 0 or negative"})
+    reached = fields.Boolean()
+    discounts = fields.List(
+        fields.Nested(StatementCapDiscountSchema),
+        metadata={"description": "the discount per VAT rate, in the totals"},
+    )
+
+
 class StatementSchema(ma.Schema):
     customer_id = fields.String(attribute="statement.customer_id")
     period = fields.String(attribute="statement.period")
@@ -162,6 +182,12 @@ class StatementSchema(ma.Schema):
     vat_treatment = fields.Nested(StatementVatTreatmentSchema, attribute="statement.vat")
     vehicles = fields.List(fields.Nested(VehicleStatementSchema))
     pools = fields.List(fields.Nested(StatementPoolSchema))
+    spending_cap = fields.Nested(
+        StatementSpendingCapSchema,
+        attribute="statement.cap",
+        allow_none=True,
+        metadata={"description": "the customer's cap for the period, null without one"},
+    )
     totals = fields.Nested(StatementTotalsSchema, attribute="statement.totals")
     freshness = fields.Nested(StatementFreshnessSchema, attribute="statement.freshness")
     projection = fields.Nested(

@@ -27,6 +27,7 @@ from billing.metering.services import sum_usage
 from billing.metering.usage import Usage
 from billing.money import ZERO, round_money
 from billing.periods import Period
+from billing.pricing.caps import CapOutcome
 from billing.pricing.rating import TierLine
 from billing.pricing.totals import Totals
 from billing.statements import projection
@@ -34,6 +35,7 @@ from billing.statements.compute import (
     SegmentQuantities,
     Statement,
     StatementLine,
+    apply_cap,
     compute_statement,
     quantities,
     rate_segments,
@@ -251,8 +253,14 @@ def _project(session: Session, statement: Statement, now: dt.datetime) -> Projec
         usage_extrapolated=usage.extrapolated,
         vehicles_not_extrapolated=usage.not_extrapolated,
         vehicles=_projected_vehicles(usage.segments, lines, round_money(ZERO, statement.currency)),
-        totals=statement_totals(lines, statement.currency),
+        totals=statement_totals(lines, statement.currency, _projected_cap(statement, lines)),
     )
+
+
+def _projected_cap(statement: Statement, lines: Sequence[StatementLine]) -> CapOutcome | None:
+    """The statement's spending cap on the projected lines: the month's cap, projected."""
+    cap = statement.cap.cap if statement.cap is not None else None
+    return apply_cap(cap, lines, statement.currency)
 
 
 def _projected_vehicles(

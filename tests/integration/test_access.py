@@ -5,14 +5,18 @@ ship without its access rules being tested.
 """
 
 from dataclasses import dataclass, field
+from decimal import Decimal as D
 
 import pytest
 import yaml
 
+from billing.demo import SYSTEM
 from billing.metering.models import AnomalyRecord
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
+from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
+from billing.spending_caps.services import set_spending_cap
 from tests.conftest import NOW, auth, customer_payload
 from tests.integration.invoicing import issued_invoice
 
@@ -108,6 +112,11 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/exports/invoice-lines.csv", FINANCE),
     Endpoint("GET", "/api/v1/exports/fec", FINANCE),
     Endpoint("GET", "/api/v1/exports/facturx.zip", FINANCE),
+    Endpoint("GET", "/api/v1/customers/{customer}/spending-caps", INVOICE_READERS),
+    Endpoint(
+        "PUT", "/api/v1/customers/{customer}/spending-caps/{period}", FINANCE, {"amount": "9.00"}
+    ),
+    Endpoint("DELETE", "/api/v1/customers/{customer}/spending-caps/{period}", FINANCE),
 ]
 PUBLIC = {
     ("GET", "/healthz"),
@@ -124,7 +133,9 @@ ROUTE_PARAMETERS = {
     "{anomaly}": "<int:anomaly_id>",
     "{plan}": "<code>",
     "{invoice}": "<invoice_id>",
+    "{period}": "<period>",
 }
+CAPPED_PERIOD = "2099-01"
 
 
 def fill(value, ids: dict[str, str]):
@@ -167,6 +178,15 @@ def rejected(session, registry) -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def spending_caps(session, registry) -> None:
+    """A cap record of each customer, for the endpoints that change or remove one."""
+    for customer_id in (registry.customer_id, registry.other_customer_id):
+        set_spending_cap(
+            session, SYSTEM, customer_id, Period.parse(CAPPED_PERIOD), {"amount": D(1)}, NOW
+        )
+
+
 def held_jumps(session, registry) -> dict[str, str]:
     jumps = [
         AnomalyRecord(
@@ -189,6 +209,7 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "anomaly": rejected.get("own_anomaly", ""),
         "plan": "urbain",
         "invoice": rejected.get("own_invoice", ""),
+        "period": CAPPED_PERIOD,
     }
 
 
@@ -201,6 +222,7 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "anomaly": rejected["other_anomaly"],
         "plan": "urbain",  # plans are not scoped: every role reads every plan
         "invoice": rejected["other_invoice"],
+        "period": CAPPED_PERIOD,
     }
 
 

@@ -1,0 +1,1 @@
+"""Spending caps of customer contracts: at most so much per period (issue 17)."""

@@ -1,0 +1,31 @@
+"""A customer's spending caps, each in force from one billing period until the next one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing.db import Base, ExactDecimal, UTCDateTime
+
+
+class SpendingCapRecord(Base):
+    """The cap of a customer's contract from `effective_from` (a period, "2026-12") on.
+
+    The cap of a period is the record with the latest `effective_from` not after it; a
+    record with no `amount` ends the cap from its period on. Records start at the current
+    period or later, so a cap never changes a period that may already be invoiced.
+    """
+
+    __tablename__ = "spending_caps"
+    __table_args__ = (UniqueConstraint("customer_id", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    effective_from: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    include_flat_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
