@@ -6,9 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, ExactDecimal, UTCDateTime
+from billing.devices.models import Customer
+from billing.money import round_money
 
 
 class SpendingCapRecord(Base):
@@ -29,3 +31,10 @@ class SpendingCapRecord(Base):
     include_flat_fees: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship()
+
+    @property
+    def cap_amount(self) -> Decimal | None:
+        """The amount in the customer's currency (PostgreSQL reads it back with 6 places)."""
+        return None if self.amount is None else round_money(self.amount, self.customer.currency)

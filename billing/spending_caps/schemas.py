@@ -25,7 +25,7 @@ class SpendingCapRequestSchema(ma.Schema):
 class SpendingCapSchema(ma.Schema):
     customer_id = fields.String()
     effective_from = fields.String(metadata={"description": "the first period, YYYY-MM"})
-    amount = DecimalString(allow_none=True)
+    amount = DecimalString(attribute="cap_amount", allow_none=True)
     include_flat_fees = fields.Boolean()
     updated_at = UTCDateTime()
 

@@ -33,18 +33,19 @@ def caps_in_force(
     """The cap of each customer for `period`; customers without one are left out."""
     if not customer_ids:
         return {}
-    rows = session.scalars(
-        select(SpendingCapRecord)
+    rows = session.execute(
+        select(SpendingCapRecord, Customer.currency)
+        .join(Customer, Customer.id == SpendingCapRecord.customer_id)
         .where(
             SpendingCapRecord.customer_id.in_(customer_ids),
             SpendingCapRecord.effective_from <= str(period),
         )
         .order_by(SpendingCapRecord.effective_from)
     )
-    latest = {row.customer_id: row for row in rows}  # the latest record wins
+    latest = {row.customer_id: (row, currency) for row, currency in rows}  # the latest wins
     return {
-        customer_id: SpendingCap(row.amount, row.include_flat_fees)
-        for customer_id, row in latest.items()
+        customer_id: SpendingCap(round_money(row.amount, currency), row.include_flat_fees)
+        for customer_id, (row, currency) in latest.items()
         if row.amount is not None
     }
 
