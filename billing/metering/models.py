@@ -59,10 +59,22 @@ class RejectedMessage(Base):
     reason: Mapped[str] = mapped_column(String(32), index=True)
     message: Mapped[str] = mapped_column(Text)
     path: Mapped[str] = mapped_column(String(32), default="$")
+    # The payload as received, or its first bytes when it was too large to keep whole;
+    # its size and digest are always those of the whole payload.
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_size: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    payload_sha256: Mapped[str] = mapped_column(String(64), server_default="", index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | replayed
     replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     replay_count: Mapped[int] = mapped_column(default=0)
+    # The same bytes rejected again for the same reason (a resent batch) count here,
+    # instead of making a second record.
+    received_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    last_received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def payload_truncated(self) -> bool:
+        return len(self.payload) < self.payload_size
 
 
 class MeteringQueue(Base):

@@ -8,7 +8,9 @@ transaction — the caller acknowledges the message only after that transaction 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import operator
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -17,7 +19,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
-from sqlalchemy import Select, exc, select
+from sqlalchemy import Select, exc, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
@@ -25,6 +27,7 @@ from billing.devices.models import Vehicle
 from billing.devices.services import get_customer, get_vehicle
 from billing.errors import Conflict, NotFound
 from billing.metering import queries, telemetry, usage
+from billing.metering.models import Reading as ReadingRow
 from billing.metering.models import RejectedMessage
 from billing.metering.storage import insert_readings
 from billing.metering.telemetry import DEFAULT_BOUNDS, Bounds, Reading, Rejection
@@ -118,22 +121,45 @@ class ValidatedBatch:
     valid: int  # valid readings, repeats included
     rejected: list[tuple[int, IncomingMessage, str | None, Rejection]]
     messages: list[ValidatedMessage] = field(default_factory=list)
+    # The message each reading to store came in, by its index in `messages`.
+    origins: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, now: dt.datetime, messages: list[ValidatedMessage]) -> ValidatedBatch:
         unique: dict[tuple[str, str], Reading] = {}
+        origins: dict[tuple[str, str], int] = {}
         valid = 0
         rejected = []
         for index, validated in enumerate(messages):
             decoded = validated.decoded
-            valid += len(decoded.readings)
             for reading in decoded.readings:
-                unique.setdefault((reading.vehicle_id, reading.msg_id), reading)
+                key = (reading.vehicle_id, reading.msg_id)
+                first = unique.setdefault(key, reading)
+                if first is not reading and reading.differs_from(first):
+                    conflict = _conflict(reading, first)
+                    rejected.append((index, validated.message, validated.vehicle_id, conflict))
+                    continue
+                origins.setdefault(key, index)
+                valid += 1
             rejected += [
                 (index, validated.message, validated.vehicle_id, rejection)
                 for rejection in decoded.rejections
             ]
-        return cls(now, list(unique.values()), valid, rejected, messages)
+        return cls(now, list(unique.values()), valid, rejected, messages, origins)
+
+
+def _conflict(reading: Reading, kept: Reading) -> Rejection:
+    """A repeat of a stored msg_id saying something else: flagged, and the first one kept."""
+    differences = ", ".join(
+        f"{name} {getattr(reading, name)} (kept: {getattr(kept, name)})"
+        for name in ("ts", "odometer_m", "energy_wh", "trip_id", "trip_event")
+        if getattr(reading, name) != getattr(kept, name)
+    )
+    message = telemetry.clean_text(
+        f"msg_id {reading.msg_id!r} was received before with other values: {differences}; "
+        f"the first reading is kept - at `{reading.path}`"
+    )
+    return Rejection(telemetry.CONFLICTING_DUPLICATE, message, reading.as_json(), reading.path)
 
 
 def validate_batch(
@@ -225,19 +251,102 @@ def write_batch(
 
 
 def _write_batch(session: Session, batch: ValidatedBatch, record_rejections: bool) -> StoreOutcome:
-    outcome = StoreOutcome(rejections=[(index, r) for index, _m, _v, r in batch.rejected])
-    outcome.stored = insert_readings(session, batch.readings, batch.now)
-    outcome.duplicates = batch.valid - outcome.stored
-    if record_rejections and batch.rejected:
+    stored = insert_readings(session, batch.readings, batch.now)
+    rejected = batch.rejected
+    conflicts = _conflicts_with_stored(session, batch) if stored < len(batch.readings) else []
+    if conflicts:
+        rejected = rejected + conflicts
+    outcome = StoreOutcome(rejections=[(index, r) for index, _m, _v, r in rejected])
+    outcome.stored = stored
+    outcome.duplicates = batch.valid - stored - len(conflicts)
+    if record_rejections and rejected:
         rows = [
             _rejected_row(message, vehicle_id, rejection, batch.now)
-            for _index, message, vehicle_id, rejection in batch.rejected
+            for _index, message, vehicle_id, rejection in rejected
         ]
-        session.add_all(rows)
-        session.flush()
-        outcome.rejected_ids = [row.id for row in rows]
+        outcome.rejected_ids = _keep_rejections(session, rows, batch.now)
     session.commit()
     return outcome
+
+
+def _conflicts_with_stored(
+    session: Session, batch: ValidatedBatch
+) -> list[tuple[int, IncomingMessage, str | None, Rejection]]:
+    """The readings of a batch whose msg_id was stored before with other values.
+
+    Only looked for when the batch had repeats (redelivery, a resent batch): the readings
+    inserted just now compare equal to themselves.
+    """
+    keys = [(r.vehicle_id, r.msg_id) for r in batch.readings]
+    stored = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            select(
+                ReadingRow.vehicle_id,
+                ReadingRow.msg_id,
+                ReadingRow.ts,
+                ReadingRow.odometer_m,
+                ReadingRow.energy_wh,
+                ReadingRow.trip_id,
+                ReadingRow.trip_event,
+            ).where(tuple_(ReadingRow.vehicle_id, ReadingRow.msg_id).in_(keys[start : start + 500]))
+        )
+        stored.update({(row[0], row[1]): row for row in rows})
+    conflicts = []
+    for reading in batch.readings:
+        row = stored.get((reading.vehicle_id, reading.msg_id))
+        if row is None:
+            continue
+        kept = Reading(row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], None)
+        if reading.differs_from(kept):
+            index = batch.origins[(reading.vehicle_id, reading.msg_id)]
+            validated = batch.messages[index]
+            conflict = _conflict(reading, kept)
+            conflicts.append((index, validated.message, validated.vehicle_id, conflict))
+    return conflicts
+
+
+def _keep_rejections(session: Session, rows: list[RejectedMessage], now: dt.datetime) -> list[int]:
+    """Add the rejections not already pending, count those that are; return their ids.
+
+    The same bytes on the same topic rejected for the same reason are one record (a
+    resent batch with one bad reading, a publisher retrying): its count goes up instead.
+    """
+    key = operator.attrgetter("topic", "reason", "payload_sha256")
+    pending = {
+        key(match): match.id
+        for match in session.execute(
+            select(
+                RejectedMessage.id,
+                RejectedMessage.topic,
+                RejectedMessage.reason,
+                RejectedMessage.payload_sha256,
+            ).where(
+                RejectedMessage.payload_sha256.in_({row.payload_sha256 for row in rows}),
+                RejectedMessage.status == "pending",
+            )
+        )
+    }
+    new: dict[tuple, RejectedMessage] = {}
+    kept: list[RejectedMessage | int] = []  # each row's record: an id, or a new record
+    repeated: list[RejectedMessage | int] = []
+    for row in rows:
+        record = pending.get(key(row)) or new.get(key(row))
+        if record is None:
+            new[key(row)] = record = row
+        else:
+            repeated.append(record)
+        kept.append(record)
+    session.add_all(new.values())
+    session.flush()
+    ids = [record if isinstance(record, int) else record.id for record in kept]
+    for record in repeated:
+        session.execute(
+            update(RejectedMessage)
+            .where(RejectedMessage.id == (record if isinstance(record, int) else record.id))
+            .values(received_count=RejectedMessage.received_count + 1, last_received_at=now)
+        )
+    return ids
 
 
 def store_telemetry(
@@ -305,6 +414,9 @@ def _validate(
 def _rejected_row(
     message: IncomingMessage, vehicle_id: str | None, rejection: Rejection, now: dt.datetime
 ) -> RejectedMessage:
+    payload = rejection.payload
+    if rejection.reason == telemetry.PAYLOAD_TOO_LARGE:
+        payload = payload[: telemetry.KEPT_PAYLOAD_BYTES]
     return RejectedMessage(
         received_at=now,
         source=message.source,
@@ -313,8 +425,11 @@ def _rejected_row(
         reason=rejection.reason,
         message=rejection.message,
         path=rejection.path,
-        payload=rejection.payload,
+        payload=payload,
+        payload_size=len(rejection.payload),
+        payload_sha256=hashlib.sha256(rejection.payload).hexdigest(),
         status="pending",
+        received_count=1,
     )
 
 
@@ -387,6 +502,11 @@ def replay_rejected_message(
     rejected = get_rejected_message(session, message_id, fleet_ids)
     if rejected.status == "replayed":
         raise Conflict(f"rejected message {message_id} was already replayed")
+    if rejected.payload_truncated:
+        raise Conflict(
+            f"rejected message {message_id} kept only the first {len(rejected.payload):,} of "
+            f"its {rejected.payload_size:,} bytes: it cannot be replayed"
+        )
     message = IncomingMessage(topic=rejected.topic, payload=rejected.payload, source="replay")
     probe = _validate_guarded(
         message,

@@ -37,6 +37,7 @@ PAYLOAD_TOO_LARGE = "payload_too_large"
 TOO_DEEP = "too_deeply_nested"
 INTERNAL_ERROR = "internal_error"
 QUARANTINED = "quarantined"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
 REASONS = (
     MALFORMED_JSON,
     SCHEMA,
@@ -51,11 +52,14 @@ REASONS = (
     TOO_DEEP,
     INTERNAL_ERROR,
     QUARANTINED,
+    CONFLICTING_DUPLICATE,
 )
 
 # Epoch milliseconds a datetime can hold: 0001-01-01 to 9999-12-31T23:59:59.999Z.
 MIN_EPOCH_MS = -62135596800000
 MAX_EPOCH_MS = 253402300799999
+# Of a payload rejected as too large, the first bytes kept (its size and digest are kept).
+KEPT_PAYLOAD_BYTES = 4096
 # A rejection's message quotes the faulty input; it is cut to this many characters.
 MAX_MESSAGE_CHARS = 1000
 
@@ -97,6 +101,28 @@ class Reading(msgspec.Struct, frozen=True):
     trip_id: str | None
     trip_event: str | None
     extra: str | None  # unknown fields, kept as JSON text but ignored
+    path: str = "$"  # where it was in its message: `$`, or `$[3]` in an array
+
+    def differs_from(self, other: Reading) -> bool:
+        """Whether two readings with the same msg_id say different things (what is billed
+        or counted: time, counters, trip; not the battery level or unknown fields)."""
+        return (
+            self.ts,
+            self.odometer_m,
+            self.energy_wh,
+            self.trip_id,
+            self.trip_event,
+        ) != (other.ts, other.odometer_m, other.energy_wh, other.trip_id, other.trip_event)
+
+    def as_json(self) -> bytes:
+        """The reading as the JSON a publisher would send, for a record of it."""
+        document = {"msg_id": self.msg_id, "ts": self.ts.isoformat()}
+        for name in ("odometer_m", "energy_wh", "battery_pct"):
+            if getattr(self, name) is not None:
+                document[name] = getattr(self, name)
+        if self.trip_id is not None:
+            document["trip"] = {"id": self.trip_id, "event": self.trip_event}
+        return _encoder.encode(document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +254,7 @@ def _checked(
         if ts is not None:
             problem = _timestamp_problem(ts, limits)
         if problem is None:
-            readings.append(_reading(vehicle_id, reading_payload, ts, raw_item, bounds))
+            readings.append(_reading(vehicle_id, reading_payload, ts, raw_item, bounds, path))
             continue
         reason, message = problem
         raw = payload if single else _encoder.encode(raw_item or reading_payload)
@@ -266,7 +292,12 @@ def _timestamp_problem(ts: dt.datetime, limits: Limits) -> tuple[str, str] | Non
 
 
 def _reading(
-    vehicle_id: str, parsed: ReadingPayload, ts: dt.datetime, raw_item: Any, bounds: Bounds
+    vehicle_id: str,
+    parsed: ReadingPayload,
+    ts: dt.datetime,
+    raw_item: Any,
+    bounds: Bounds,
+    path: str,
 ) -> Reading:
     extra = None
     if raw_item is not None:
@@ -283,6 +314,7 @@ def _reading(
         trip.id if trip else None,
         trip.event if trip else None,
         extra,
+        path,
     )
 
 

@@ -1,7 +1,7 @@
 """Telemetry over HTTP (backfill, gateways without MQTT), the rejected-messages store,
 usage queries and anomalies."""
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -79,15 +79,22 @@ class VehicleTelemetry(MethodView):
         return {"stored": outcome.stored, "duplicates": outcome.duplicates, "rejected": rejected}
 
 
+REJECTED_PAGE = page_schema(schemas.RejectedMessageSchema)
+
+
 @blp.route("/rejected-messages")
 class RejectedMessages(MethodView):
     @roles("admin", "operator")
     @blp.arguments(schemas.RejectedMessageListArgs, location="query")
-    @blp.response(200, page_schema(schemas.RejectedMessageSchema))
+    @blp.response(200, REJECTED_PAGE)
     def get(self, args):
-        """Rejected messages, newest first; operators see those of their fleets' vehicles."""
+        """Rejected messages, newest first; operators see those of their fleets' vehicles.
+
+        Without their payloads, unless `include=payload`: a payload may be 256 KiB."""
+        with_payloads = args.pop("include", None) == "payload"
         page = services.list_rejected_messages(db_session(), fleet_ids=_fleet_scope(), **args)
-        return page_body(page)
+        exclude = () if with_payloads else [f"items.{name}" for name in schemas.PAYLOAD_FIELDS]
+        return jsonify(REJECTED_PAGE(exclude=exclude).dump(page_body(page)))
 
 
 @blp.route("/rejected-messages/<int:message_id>")

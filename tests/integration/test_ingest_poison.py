@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from billing.db import Database
+from billing.metering import telemetry
 from billing.metering.models import RejectedMessage
 from billing.mqtt import telemetry_topic
 from tests.brokers import AccountBook, start_mosquitto
@@ -94,8 +95,11 @@ def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet
         publish_all(gateway, good_messages(1001)[1000:])
         wait_until(lambda: stored_count(fleet) == 1001, what="a reading after the poisons")
         assert consumer.metrics.messages._value.get() == 1000 + len(POISONS) + 1
+    # Of a payload too large, its first bytes only are kept.
     assert rejected(fleet) == sorted(
-        (reason, VEHICLES[3], payload) for reason, payload in POISONS.items()
+        (reason, VEHICLES[3], payload[: telemetry.KEPT_PAYLOAD_BYTES] if big else payload)
+        for reason, payload in POISONS.items()
+        for big in [reason == "payload_too_large"]
     )
 
 

@@ -193,3 +193,35 @@ def test_text_with_tabs_and_backslashes_is_stored_exactly(session, registry):
     row = session.get(Reading, (registry.vehicle_id, awkward))
     assert (row.msg_id, row.trip_id) == (awkward, "t\\x")
     assert json.loads(row.extra) == extra
+
+
+def test_a_msg_id_resent_with_other_counters_keeps_the_first_and_is_flagged(session, registry):
+    vehicle = registry.vehicle_id
+    store(session, message(vehicle, reading("m1", 0, odometer_m=1000)))
+    conflicting = message(vehicle, [reading("m2", 1), reading("m1", 0, odometer_m=1200)])
+    outcome = store(session, conflicting)
+    again = store(session, conflicting)
+    assert (outcome.stored, outcome.duplicates, again.duplicates) == (1, 0, 1)
+    [(_index, rejection)] = outcome.rejections
+    assert rejection.reason == "conflicting_duplicate"
+    assert rejection.path == "$[1]"
+    assert "odometer_m 1200 (kept: 1000); the first reading is kept" in rejection.message
+    assert session.get(Reading, (vehicle, "m1")).odometer_m == 1000
+    row = session.get(RejectedMessage, outcome.rejected_ids[0])
+    assert again.rejected_ids == outcome.rejected_ids
+    assert (row.reason, row.received_count) == ("conflicting_duplicate", 2)
+    assert json.loads(row.payload)["odometer_m"] == 1200
+
+
+def test_a_repeat_within_one_batch_that_says_otherwise_is_flagged_too(session, registry):
+    document = [reading("m1", 0, odometer_m=1000), reading("m1", 0, odometer_m=999)]
+    outcome = store(session, message(registry.vehicle_id, document))
+    assert (outcome.stored, outcome.duplicates) == (1, 0)
+    assert [r.reason for _i, r in outcome.rejections] == ["conflicting_duplicate"]
+
+
+def test_an_identical_repeat_is_a_plain_duplicate(session, registry):
+    same = message(registry.vehicle_id, reading("m1", 0, odometer_m=1000, battery_pct=50))
+    store(session, same)
+    outcome = store(session, same)
+    assert (outcome.duplicates, outcome.rejections) == (1, [])
