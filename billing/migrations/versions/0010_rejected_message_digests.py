@@ -1,7 +1,7 @@
 """rejected message digests
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02 03:50:00.000000
 
 Rejected messages keep the size and SHA-256 digest of the payload they were received
@@ -18,8 +18,8 @@ from alembic import op
 
 import billing.db
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
