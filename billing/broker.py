@@ -1,7 +1,7 @@
 """The MQTT broker, an outside system behind a small interface.
 
 - `export_broker_files` writes the password_file and acl_file that make Mosquitto enforce
-  DESIGN.md 2.1: a vehicle publishes only to its own topic, a fleet gateway only for its
+  the telemetry contract: a vehicle publishes only to its own topic, a fleet gateway only for its
   fleet's vehicles, the ingest service account reads them all. Production runs
   `billing broker export` and reloads its Mosquitto.
 - `EmbeddedBroker` is the broker `billing run` starts when MQTT_URL is not set: Mosquitto
@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
+import subprocess
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -53,7 +55,7 @@ AMQTT_WARNING = (
     "MQTT 3.1.1 only (no shared subscriptions), keeps no persistent session for the ingest "
     "consumer, does not redeliver unacknowledged readings after a crash, and drops any "
     "message not acknowledged within 5 s: readings can be lost. Per-vehicle logins and "
-    "topic rules are enforced. Install Mosquitto for the guarantees of DESIGN.md 2.2."
+    "topic rules are enforced. Install Mosquitto for the delivery guarantees of docs/telemetry.md."
 )
 
 
@@ -189,6 +191,26 @@ def _embedded_ingest_password(directory: Path) -> str:
     password = new_broker_password()
     _write_private(path, password + "\n")
     return password
+
+
+def export_registry_broker_files(
+    database: Database, settings: Settings, directory: Path | None = None
+) -> tuple[BrokerAccounts, tuple[Path, Path]]:
+    """Export the registry's logins for an outside Mosquitto into `directory` (default
+    `broker_directory`), then run `broker.reload_command` if set (e.g. `systemctl reload
+    mosquitto`) so that the broker reads them. Returns the logins and the files written.
+    Raises ValueError when MQTT_URL carries no ingest credentials."""
+    username, password = ingest_credentials(settings)
+    accounts = registry_accounts(database)()
+    files = export_broker_files(
+        accounts,
+        directory or broker_directory(settings),
+        username,
+        mosquitto_hash(password, iterations=CHOSEN_PASSWORD_ITERATIONS),
+    )
+    if settings.broker.reload_command:
+        subprocess.run(shlex.split(settings.broker.reload_command), check=True, timeout=30)
+    return accounts, files
 
 
 def registry_accounts(database: Database) -> Callable[[], BrokerAccounts]:

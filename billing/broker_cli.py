@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from billing.mqtt import BrokerAddress
+
 if TYPE_CHECKING:
     from billing.cli import AppContext
 
@@ -29,25 +31,20 @@ def broker_export(app: AppContext, directory: Path | None) -> None:
 
     The ingest account is the one MQTT_URL names (mqtt://USER:PASSWORD@host). Run this
     after issuing or revoking credentials, then make Mosquitto re-read the files with
-    SIGHUP (`systemctl reload mosquitto`). The files are written 0600 and keep the owner
-    of the files they replace, so chown them to Mosquitto's user once.
+    SIGHUP (`systemctl reload mosquitto`; `broker.reload_command` runs it for you, as
+    the scheduler does when a scheduled fleet move takes effect). The files are written
+    0600 and keep the owner of the files they replace, so chown them to Mosquitto's user
+    once.
     """
-    from billing.broker import broker_directory, export_broker_files, ingest_credentials
-    from billing.devices.credentials import CHOSEN_PASSWORD_ITERATIONS, mosquitto_hash
-    from billing.devices.services import broker_accounts
+    from billing.broker import export_registry_broker_files
 
     try:
-        username, password = ingest_credentials(app.settings)
+        accounts, files = export_registry_broker_files(app.database, app.settings, directory)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    with app.database.session() as session:
-        accounts = broker_accounts(session)
-    files = export_broker_files(
-        accounts,
-        directory or broker_directory(app.settings),
-        username,
-        mosquitto_hash(password, iterations=CHOSEN_PASSWORD_ITERATIONS),
-    )
+    username = app.settings.broker.ingest_username
+    if app.settings.mqtt_url:
+        username = BrokerAddress.parse(app.settings.mqtt_url).username or username
     click.echo(f"exported {len(accounts.accounts)} broker logins and {username}", err=True)
     for path in files:
         click.echo(path)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
+from billing.devices.membership import apply_due_fleet_moves
 from billing.invoicing.services import RunReport, invoice_closed_periods
 from billing.jobs import new_holder, release_lease, take_lease
 from billing.metering.rollups import update_rollups
@@ -52,11 +54,31 @@ def meter(database: Database, settings: Settings) -> int:
     return total
 
 
+def fleet_moves(database: Database, settings: Settings) -> list[str]:
+    """Apply the scheduled fleet moves whose instant has come (API access follows at once)
+    and make the broker's logins follow: the embedded broker reloads them from the registry
+    by itself; an outside broker gets its files exported again. Vehicles moved."""
+    with database.session() as session:
+        moved = apply_due_fleet_moves(session, utcnow())
+    if moved:
+        log.info("fleet moves took effect for %s", ", ".join(moved))
+        if not settings.embedded_broker:
+            export_registry_broker_files(database, settings)
+    return moved
+
+
 def invoice(database: Database, settings: Settings) -> RunReport:
     """Close periods: make and refresh the drafts of the closed periods not yet issued, and
     finalize those past their grace period; a missed run is caught up by the next."""
     with database.session() as session:
-        return invoice_closed_periods(session, utcnow(), settings=settings)
+        report = invoice_closed_periods(session, utcnow(), settings=settings)
+    for stretch in report.unattributed:
+        log.warning(
+            "unattributed usage, billed to nobody: %s (%s) from %s to %s, %s km",
+            stretch.vehicle_id, stretch.reason, stretch.start.isoformat(),
+            stretch.end.isoformat(), stretch.usage.distance_km,
+        )  # fmt: skip
+    return report
 
 
 def stripe_sync(database: Database, settings: Settings) -> int:
@@ -77,6 +99,7 @@ def stripe_sync(database: Database, settings: Settings) -> int:
 def jobs(settings: Settings) -> list[Job]:
     scheduled = [
         Job("meter", settings.metering.interval_seconds, meter),
+        Job("fleet_moves", settings.devices.moves_interval_seconds, fleet_moves),
         Job("invoice", settings.invoicing.interval_seconds, invoice),
     ]
     if settings.stripe.enabled:  # without Stripe keys, nothing is collected

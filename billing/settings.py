@@ -40,6 +40,18 @@ class BrokerSettings:
     port: int = 1883
     mosquitto: str = "mosquitto"
     refresh_seconds: float = 2.0
+    # Run after the scheduler re-exports the files of an outside broker (MQTT_URL set),
+    # e.g. "systemctl reload mosquitto"; empty: the files are written, nothing is run.
+    reload_command: str = ""
+
+
+@dataclass(frozen=True)
+class DevicesSettings:
+    # How far back a registration or a fleet move may take effect (onboarding a fleet
+    # with history): 400 days covers the 13 months a yearly review looks at.
+    max_backdate_days: int = 400
+    # How often the scheduler applies the fleet moves that have reached their instant.
+    moves_interval_seconds: float = 10
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,7 @@ class Settings:
     default_currency: str = "EUR"
     ingest: IngestSettings = field(default_factory=IngestSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
+    devices: DevicesSettings = field(default_factory=DevicesSettings)
     metering: MeteringSettings = field(default_factory=MeteringSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     seller: SellerSettings = field(default_factory=SellerSettings)

@@ -36,6 +36,20 @@ def ride(
     The first reading sits at `counters`, so the first ride of a vehicle bills all of
     `km` (its first reading is the baseline).
     """
+    documents, counters = ride_documents(vehicle_id, start, km, trips, kwh, counters)
+    store(session, vehicle_id, documents)
+    return counters
+
+
+def ride_documents(
+    vehicle_id: str,
+    start: str,
+    km: int,
+    trips: int,
+    kwh: int,
+    counters: tuple[int, int] = (1_000_000, 50_000),
+) -> tuple[list[dict], tuple[int, int]]:
+    """The readings of `ride`, to send any way (HTTP, MQTT), and the counters after them."""
     odometer, energy = counters
     clock, documents = at(start), []
     per_trip = zip(_split(km * 1000, trips), _split(kwh * 1000, trips), strict=True)
@@ -54,8 +68,7 @@ def ride(
             documents.append(document)
             clock += STEP
         clock += GAP - STEP
-    store(session, vehicle_id, documents)
-    return odometer, energy
+    return documents, (odometer, energy)
 
 
 def store(session: Session, vehicle_id: str, documents: list[dict]) -> None:

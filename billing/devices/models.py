@@ -73,13 +73,18 @@ class Vehicle(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
 
     fleet: Mapped[Fleet] = relationship()
+    memberships: Mapped[list[FleetMembership]] = relationship(
+        order_by="FleetMembership.started_at", viewonly=True
+    )
 
 
 class FleetMembership(Base):
-    """Which fleet (hence which customer) held a vehicle, and when.
+    """Which fleet (hence which customer) holds a vehicle, from when until when.
 
     Usage is attributed to the customer holding the vehicle at the reading's time, so a
-    vehicle moved to another customer mid-period is cut at the move.
+    vehicle moved to another customer mid-period is cut at the move. A membership may
+    start in the past (backdated) or in the future (a scheduled move): see
+    billing.devices.membership.
     """
 
     __tablename__ = "fleet_memberships"

@@ -76,11 +76,37 @@ class FleetUpdateSchema(ma.Schema):
 VEHICLE_ID_ERROR = "letters, digits, '_' and '-' only, 1 to 64 characters"
 
 
+class MembershipSchema(ma.Schema):
+    fleet_id = fields.String()
+    started_at = UTCDateTime()
+    ended_at = UTCDateTime(allow_none=True)
+
+
+class InvoicedMonthSchema(ma.Schema):
+    customer_id = fields.String()
+    period = fields.String(metadata={"description": "YYYY-MM"})
+    invoice_number = fields.String()
+
+
 class VehicleSchema(ma.Schema):
     id = fields.String(
         required=True, validate=validate.Regexp(VEHICLE_ID_PATTERN, error=VEHICLE_ID_ERROR)
     )
-    fleet_id = fields.String(required=True)
+    fleet_id = fields.String(
+        required=True, metadata={"description": "the fleet holding the vehicle now"}
+    )
+    effective_at = UTCDateTime(
+        load_only=True,
+        metadata={
+            "description": "in the fleet since (default: now); up to max_backdate_days in the "
+            "past, never in the future"
+        },
+    )
+    memberships = fields.List(
+        fields.Nested(MembershipSchema),
+        dump_only=True,
+        metadata={"description": "fleet history, oldest first; a future start is scheduled"},
+    )
     model = fields.String(required=True, validate=validate.Length(1, 64))
     serial = fields.String(required=True, validate=validate.Length(1, 64))
     commissioned_on = fields.Date(allow_none=True)
@@ -91,10 +117,36 @@ class VehicleSchema(ma.Schema):
     retired_at = UTCDateTime(dump_only=True)
 
 
+class VehicleChangeSchema(VehicleSchema):
+    """A vehicle as registered or changed, with the invoiced months whose usage changes
+    customer: the difference is billed as adjustment lines on their next invoices."""
+
+    adjusted_invoices = fields.List(
+        fields.Nested(InvoicedMonthSchema),
+        dump_only=True,
+        metadata={
+            "description": "issued invoices whose month's usage this change re-attributes; "
+            "the difference goes on the customers' next invoices as adjustment lines"
+        },
+    )
+
+    @ma.pre_dump
+    def flatten(self, change, **_kwargs):
+        vehicle = change.vehicle
+        return {
+            **{c.key: getattr(vehicle, c.key) for c in vehicle.__table__.columns},
+            "memberships": vehicle.memberships,
+            "adjusted_invoices": change.invoiced_months,
+        }
+
+
 class VehicleUpdateSchema(ma.Schema):
     fleet_id = fields.String()
     effective_at = UTCDateTime(
-        metadata={"description": "when a fleet change takes effect (default: now)"}
+        metadata={
+            "description": "when a fleet change takes effect (default: now): in the past "
+            "(up to max_backdate_days) it applies at once; in the future it is scheduled"
+        }
     )
     model = fields.String(validate=validate.Length(1, 64))
     notes = fields.String(validate=validate.Length(0, 2000))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, true
@@ -21,6 +22,14 @@ from billing.devices.credentials import (
     BrokerAccounts,
     mosquitto_hash,
     new_broker_password,
+)
+from billing.devices.membership import (
+    InvoicedMonth,
+    MembershipRules,
+    check_backdate,
+    customer_of_fleet,
+    invoiced_months_reached,
+    membership_in_force,
 )
 from billing.devices.models import (
     BrokerCredential,
@@ -253,30 +262,66 @@ def _refuse_changes_when_retired(status: str, kind: str, identifier: str) -> Non
 # --- vehicles ----------------------------------------------------------------------------
 
 
+DEFAULT_RULES = MembershipRules()
+
+
+@dataclass(frozen=True)
+class VehicleChange:
+    """A vehicle after a registration or a change, and the invoiced months whose usage it
+    re-attributes (billed as adjustments on the next invoices)."""
+
+    vehicle: Vehicle
+    invoiced_months: tuple[InvoicedMonth, ...] = ()
+
+
 def register_vehicle(
     session: Session, principal: Principal, data: Mapping[str, Any], now: dt.datetime
 ) -> Vehicle:
-    """Register a vehicle in a fleet; its fleet membership history starts now."""
+    """`enroll_vehicle` under the default rules, for callers that want the vehicle only."""
+    return enroll_vehicle(session, principal, data, now).vehicle
+
+
+def enroll_vehicle(
+    session: Session,
+    principal: Principal,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+    rules: MembershipRules = DEFAULT_RULES,
+) -> VehicleChange:
+    """Register a vehicle in a fleet, member from `effective_at` (default now).
+
+    A past `effective_at` ("in the fleet since") lets the fleet's history be billed; it is
+    bounded by `rules.max_backdate`. A registration cannot be scheduled: register now and
+    schedule a move instead.
+    """
     fleet = _referenced_fleet(session, principal, data["fleet_id"])
     if session.get(Vehicle, data["id"]) is not None:
         raise Conflict(f"vehicle {data['id']} already exists")
     serial_owner = session.scalar(select(Vehicle.id).where(Vehicle.serial == data["serial"]))
     if serial_owner is not None:
         raise Conflict(f"serial {data['serial']} is already registered to vehicle {serial_owner}")
+    since = data.get("effective_at") or now
+    if since > now:
+        raise Invalid(
+            "registration in the future",
+            {"effective_at": ["must not be in the future; register now and schedule a move"]},
+        )
+    check_backdate(since, now, rules)
+    reached = invoiced_months_reached(session, [fleet.customer_id], since, now, rules)
     vehicle = Vehicle(
         id=data["id"],
         fleet_id=fleet.id,
         model=data["model"],
         serial=data["serial"],
-        commissioned_on=data.get("commissioned_on") or now.date(),
+        commissioned_on=data.get("commissioned_on") or since.date(),
         notes=data.get("notes", ""),
         created_at=now,
         updated_at=now,
     )
     session.add(vehicle)
-    session.add(FleetMembership(vehicle=vehicle, fleet_id=fleet.id, started_at=now))
+    session.add(FleetMembership(vehicle=vehicle, fleet_id=fleet.id, started_at=since))
     session.commit()
-    return vehicle
+    return VehicleChange(vehicle, tuple(reached))
 
 
 def update_vehicle(
@@ -285,37 +330,56 @@ def update_vehicle(
     vehicle_id: str,
     changes: Mapping[str, Any],
     now: dt.datetime,
-) -> Vehicle:
-    """Change a vehicle's details; a new `fleet_id` moves it from `effective_at` (default now)."""
+    rules: MembershipRules = DEFAULT_RULES,
+) -> VehicleChange:
+    """Change a vehicle's details; a new `fleet_id` moves it from `effective_at` (default
+    now): at once when that instant has come, as a scheduled move otherwise (see
+    billing.devices.membership)."""
     vehicle = get_vehicle(session, principal, vehicle_id)
     _refuse_changes_when_retired(vehicle.status, "vehicle", vehicle_id)
     changes = dict(changes)
     effective_at = changes.pop("effective_at", None) or now
     new_fleet_id = changes.pop("fleet_id", None)
-    if new_fleet_id is not None and new_fleet_id != vehicle.fleet_id:
-        _move_vehicle(session, principal, vehicle, new_fleet_id, effective_at)
+    reached: list[InvoicedMonth] = []
+    latest_fleet_id = _latest_membership(session, vehicle_id).fleet_id
+    if new_fleet_id is not None and new_fleet_id != latest_fleet_id:
+        reached = _move_vehicle(session, principal, vehicle, new_fleet_id, effective_at, now, rules)
     for column, value in changes.items():
         setattr(vehicle, column, value)
     session.commit()
-    return vehicle
+    return VehicleChange(vehicle, tuple(reached))
 
 
 def _move_vehicle(
-    session: Session, principal: Principal, vehicle: Vehicle, fleet_id: str, at: dt.datetime
-) -> None:
+    session: Session,
+    principal: Principal,
+    vehicle: Vehicle,
+    fleet_id: str,
+    at: dt.datetime,
+    now: dt.datetime,
+    rules: MembershipRules,
+) -> list[InvoicedMonth]:
     fleet = _referenced_fleet(session, principal, fleet_id)
-    current = _open_membership(session, vehicle.id)
-    if at <= current.started_at:
+    latest = _latest_membership(session, vehicle.id)
+    if at <= latest.started_at:
         raise Invalid(
-            "move before the current membership",
-            {"effective_at": [f"must be after {current.started_at.isoformat()}"]},
+            "move before the latest membership",
+            {"effective_at": [f"must be after {latest.started_at.isoformat()}"]},
         )
-    current.ended_at = at
+    check_backdate(at, now, rules)
+    reached = []
+    if at < now:
+        customers = sorted({customer_of_fleet(session, latest.fleet_id), fleet.customer_id})
+        reached = invoiced_months_reached(session, customers, at, now, rules)
+    latest.ended_at = at
     session.add(FleetMembership(vehicle_id=vehicle.id, fleet_id=fleet.id, started_at=at))
-    vehicle.fleet_id = fleet.id
+    if at <= now:
+        vehicle.fleet_id = fleet.id
+    return reached
 
 
-def _open_membership(session: Session, vehicle_id: str) -> FleetMembership:
+def _latest_membership(session: Session, vehicle_id: str) -> FleetMembership:
+    """The open membership: the one in force, or the last move scheduled."""
     return session.scalars(
         select(FleetMembership)
         .where(FleetMembership.vehicle_id == vehicle_id, FleetMembership.ended_at.is_(None))
@@ -332,7 +396,17 @@ def retire_vehicle(
     if vehicle.status == "retired":
         return vehicle
     vehicle.status, vehicle.retired_at = "retired", now
-    _open_membership(session, vehicle_id).ended_at = now
+    # A move scheduled after now will not happen: the vehicle leaves its fleet now.
+    for scheduled in session.scalars(
+        select(FleetMembership).where(
+            FleetMembership.vehicle_id == vehicle_id, FleetMembership.started_at > now
+        )
+    ):
+        session.delete(scheduled)
+    session.flush()
+    in_force = membership_in_force(session, vehicle_id, now)
+    if in_force is not None:
+        in_force.ended_at = now
     _revoke_active_credentials(session, BrokerCredential.vehicle_id == vehicle_id, now)
     current = _current_assignment(session, vehicle_id)
     if current is not None:

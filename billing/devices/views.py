@@ -1,10 +1,12 @@
 """Registry endpoints: customers, fleets, vehicles and their plan assignments."""
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.devices import schemas, services
+from billing.devices.membership import MembershipRules
 from billing.web import current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint(
@@ -12,6 +14,10 @@ blp = Blueprint(
 )
 
 EVERYONE = ("admin", "finance", "operator", "customer")
+
+
+def _membership_rules() -> MembershipRules:
+    return MembershipRules.from_settings(current_app.extensions["billing.settings"])
 
 
 @blp.route("/customers")
@@ -96,9 +102,12 @@ class Vehicles(MethodView):
 
     @roles("admin", "operator")
     @blp.arguments(schemas.VehicleSchema)
-    @blp.response(201, schemas.VehicleSchema)
+    @blp.response(201, schemas.VehicleChangeSchema)
     def post(self, data):
-        return services.register_vehicle(db_session(), current_principal(), data, utcnow())
+        """Register a vehicle, in its fleet from `effective_at` (default now)."""
+        return services.enroll_vehicle(
+            db_session(), current_principal(), data, utcnow(), _membership_rules()
+        )
 
 
 @blp.route("/vehicles/<vehicle_id>")
@@ -110,10 +119,12 @@ class VehicleResource(MethodView):
 
     @roles("admin", "operator")
     @blp.arguments(schemas.VehicleUpdateSchema)
-    @blp.response(200, schemas.VehicleSchema)
+    @blp.response(200, schemas.VehicleChangeSchema)
     def patch(self, changes, vehicle_id):
+        """Change the vehicle; a new `fleet_id` moves it from `effective_at`: at once when
+        that instant has come, scheduled otherwise (`fleet_id` changes at the instant)."""
         return services.update_vehicle(
-            db_session(), current_principal(), vehicle_id, changes, utcnow()
+            db_session(), current_principal(), vehicle_id, changes, utcnow(), _membership_rules()
         )
 
     @roles("admin", "operator")

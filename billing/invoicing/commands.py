@@ -17,6 +17,7 @@ from billing.periods import Period
 if TYPE_CHECKING:
     from billing.cli import AppContext
     from billing.invoicing.services import Progress, RunReport
+    from billing.metering.queries import UnattributedUsage
 
 
 class PeriodType(click.ParamType):
@@ -132,6 +133,28 @@ def _summary(prefix: str, report: RunReport) -> None:
         "discarded": len(report.discarded), "failed": len(report.failed),
     }  # fmt: skip
     text = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    unbilled = sorted({stretch.vehicle_id for stretch in report.unattributed})
+    if unbilled:
+        text = f"{text or 'nothing to invoice'}; {len(unbilled)} vehicle(s) with unattributed usage"
     click.echo(f"{prefix} {text or 'nothing to do'}".strip(), err=True)
     for key, error in report.failed.items():
         click.echo(f"  {key}: {error}", err=True)
+    for stretch in report.unattributed:
+        click.echo(f"  ! {_unattributed_text(stretch)}", err=True)
+
+
+def _unattributed_text(stretch: UnattributedUsage) -> str:
+    """One stretch of usage no invoice bills, and what to do about it."""
+    from billing.metering.queries import NO_CUSTOMER
+
+    why = (
+        "in no customer's fleet: backdate its registration or move (effective_at)"
+        if stretch.reason == NO_CUSTOMER
+        else f"on no plan of customer {stretch.customer_id}: assign one from then"
+    )
+    usage = stretch.usage
+    return (
+        f"{stretch.vehicle_id}: {usage.distance_km} km, {usage.energy_kwh} kWh, "
+        f"{usage.trips} trip(s) from {stretch.start.isoformat()} to {stretch.end.isoformat()} "
+        f"not billed, {why}"
+    )

@@ -41,9 +41,11 @@ from billing.errors import Conflict, NotFound
 from billing.invoicing import issuing
 from billing.invoicing.drafts import customers_invoiced_in_window, invoices_in_window
 from billing.invoicing.models import DRAFT, INVOICE, Invoice
+from billing.metering.queries import UnattributedUsage
 from billing.pagination import Page, paginate
 from billing.periods import Period
 from billing.settings import Settings
+from billing.statements.unattributed import period_unattributed_usage
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,9 @@ _EARLIEST_OFFSET, _LATEST_OFFSET = dt.timedelta(hours=14), dt.timedelta(hours=12
 
 @dataclass
 class RunReport:
-    """What a run did: invoice ids by outcome, and the error of each failure."""
+    """What a run did: invoice ids by outcome, the error of each failure, and the usage of
+    the periods run that no invoice bills (vehicles in no customer's fleet or on no plan
+    then), which a run must never pass over in silence."""
 
     created: list[str] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)
@@ -61,6 +65,7 @@ class RunReport:
     finalized: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # customer or invoice id → error
+    unattributed: list[UnattributedUsage] = field(default_factory=list)
 
 
 # Told (items handled so far, items in all) as a long run goes; for progress bars.
@@ -85,7 +90,8 @@ def generate_invoices(
     Creates the missing drafts, brings the existing ones up to date and discards those
     left with nothing to bill; finalized, paid and void invoices are left alone.
     Customers whose period is not closed yet (in their time zone) are skipped. Running it
-    twice changes nothing the second time.
+    twice changes nothing the second time. The report lists the period's unattributed
+    usage (see billing.statements.unattributed).
     """
     months = settings.invoicing.adjustment_months
     status = dict(
@@ -106,7 +112,10 @@ def generate_invoices(
         outcome = issuing.write_drafts(session, batch, period, now, months, with_history)
         return RunReport(**dataclasses.asdict(outcome))
 
-    return _in_batches(session, customers, draft, lambda customer: customer.id, progress)
+    report = _in_batches(session, customers, draft, lambda customer: customer.id, progress)
+    zone = ZoneInfo(settings.default_timezone)
+    report.unattributed = list(period_unattributed_usage(session, period, zone).stretches)
+    return report
 
 
 def _customers_to_invoice(session: Session, period: Period, months: int) -> list[Customer]:
@@ -244,7 +253,7 @@ def closed_periods(now: dt.datetime, months: int) -> list[Period]:
 
 
 def _merge(report: RunReport, other: RunReport) -> None:
-    for name in ("created", "refreshed", "unchanged", "finalized", "discarded"):
+    for name in ("created", "refreshed", "unchanged", "finalized", "discarded", "unattributed"):
         getattr(report, name).extend(getattr(other, name))
     report.failed.update(other.failed)
 

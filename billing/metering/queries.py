@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from billing.devices.models import Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
 from billing.metering import usage
 from billing.metering.models import MeteringQueue, Reading, TripRecord, UsageBucket, UsageDay
 from billing.periods import local_day_bounds, local_days, vehicle_days
@@ -367,3 +367,99 @@ def _period_key(local: dt.datetime, granularity: str) -> dt.datetime:
     # ZoneInfo derives the offset from the wall time: midnight gets its own offset.
     day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
     return day.replace(day=1) if granularity == "month" else day
+
+
+# --- usage billed to nobody -------------------------------------------------------------
+
+NO_CUSTOMER, NO_PLAN = "no_customer", "no_plan"
+
+
+@dataclass(frozen=True)
+class UnattributedUsage:
+    """Usage metered on a vehicle over [start, end) while it belonged to no customer
+    (`no_customer`: before its registration's effective instant, say) or to a customer but
+    no plan (`no_plan`, with that customer). No invoice bills it: it must be seen."""
+
+    vehicle_id: str
+    reason: str
+    customer_id: str | None
+    start: dt.datetime
+    end: dt.datetime
+    usage: usage.Usage
+
+
+def unattributed_usage(
+    session: Session,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    vehicles: Select | None = None,
+) -> list[UnattributedUsage]:
+    """The usage of [start, end) that no customer's plan prices, by vehicle and stretch,
+    cut at 15-minute resolution like billing. `vehicles` (a query of vehicle ids) limits
+    the vehicles looked at. Stretches without usage are left out."""
+    lo, hi = _snap(start), _snap(end)
+    metered = (
+        select(UsageBucket.vehicle_id)
+        .where(UsageBucket.bucket_start >= lo, UsageBucket.bucket_start < hi)
+        .where(or_(UsageBucket.distance_m != 0, UsageBucket.energy_wh != 0))
+        .union(select(TripRecord.vehicle_id).where(TripRecord.end_ts >= lo, TripRecord.end_ts < hi))
+        .subquery()
+    )
+    query = select(metered.c.vehicle_id)
+    if vehicles is not None:
+        query = query.where(metered.c.vehicle_id.in_(vehicles))
+    vehicle_ids = sorted(session.scalars(query))
+    if not vehicle_ids:
+        return []
+    held = defaultdict(list)
+    for vehicle_id, customer_id, timezone, held_from, held_until in session.execute(
+        select(
+            FleetMembership.vehicle_id, Fleet.customer_id, Customer.timezone,
+            FleetMembership.started_at, FleetMembership.ended_at,
+        )
+        .join(Fleet, FleetMembership.fleet_id == Fleet.id)
+        .join(Customer, Fleet.customer_id == Customer.id)
+        .where(FleetMembership.vehicle_id.in_(vehicle_ids), FleetMembership.started_at < hi)
+        .where(or_(FleetMembership.ended_at.is_(None), FleetMembership.ended_at > lo))
+        .order_by(FleetMembership.started_at)
+    ):  # fmt: skip
+        held[vehicle_id].append((customer_id, timezone, held_from, held_until))
+    assignments = defaultdict(list)
+    for a in session.scalars(
+        select(PlanAssignment)
+        .where(PlanAssignment.vehicle_id.in_(vehicle_ids), PlanAssignment.effective_at < hi)
+        .where(or_(PlanAssignment.ended_at.is_(None), PlanAssignment.ended_at > lo))
+        .order_by(PlanAssignment.effective_at)
+    ):
+        assignments[a.vehicle_id].append(a)
+    # (segment, reason, customer) by the zone its local days are cut in.
+    found: dict[str, list[tuple[Segment, str, str | None]]] = defaultdict(list)
+    for vehicle_id in vehicle_ids:
+        cursor = lo
+        for customer_id, timezone, held_from, held_until in held[vehicle_id]:
+            a, b = max(held_from, lo), min(held_until or hi, hi)
+            if cursor < a:
+                found["UTC"].append((Segment(vehicle_id, None, None, cursor, a), NO_CUSTOMER, None))
+            for piece in _plan_segments(vehicle_id, a, b, assignments[vehicle_id]):
+                if piece.plan_code is None and piece.start < piece.end:
+                    found[timezone].append((piece, NO_PLAN, customer_id))
+            cursor = max(cursor, b)
+        if cursor < hi:
+            found["UTC"].append((Segment(vehicle_id, None, None, cursor, hi), NO_CUSTOMER, None))
+    stretches = []
+    for timezone, items in found.items():
+        measured = segments_usage(session, [segment for segment, _, _ in items], ZoneInfo(timezone))
+        for (segment, reason, customer_id), each in zip(items, measured, strict=True):
+            if _has_usage(each.usage):
+                stretches.append(
+                    UnattributedUsage(
+                        segment.vehicle_id, reason, customer_id, segment.start, segment.end,
+                        each.usage,
+                    )
+                )  # fmt: skip
+    return sorted(stretches, key=lambda s: (s.vehicle_id, s.start))
+
+
+def _has_usage(measured: usage.Usage) -> bool:
+    return bool(measured.distance_km or measured.energy_kwh or measured.trips)

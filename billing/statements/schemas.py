@@ -195,3 +195,35 @@ class StatementSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "in progress only: the month projected to its end"},
     )
+
+
+class UnbilledUsageArgs(ma.Schema):
+    period = PeriodField(
+        metadata={
+            "example": "2026-11",
+            "description": "YYYY-MM in the default time zone; default: the current month",
+        }
+    )
+
+
+class UnattributedStretchSchema(ma.Schema):
+    vehicle_id = fields.String()
+    reason = fields.String(
+        metadata={
+            "description": "no_customer: the vehicle was in no fleet then (registered later "
+            "than it rode); no_plan: its customer had it on no plan"
+        }
+    )
+    customer_id = fields.String(allow_none=True)
+    start = UTCDateTime()
+    end = UTCDateTime()
+    usage = fields.Nested(UsageSchema)
+
+
+class UnbilledUsageSchema(ma.Schema):
+    period = fields.String()
+    timezone = fields.String()
+    start = UTCDateTime()
+    end = UTCDateTime()
+    vehicles = fields.Integer(attribute="vehicle_count")
+    stretches = fields.List(fields.Nested(UnattributedStretchSchema))

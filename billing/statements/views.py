@@ -1,11 +1,13 @@
 """Usage statements: a customer's month priced per vehicle, as JSON or CSV."""
 
-from flask import Response, request
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing.db import utcnow
-from billing.statements import exports, schemas, services
+from billing.statements import exports, schemas, services, unattributed
 from billing.web import current_principal, db_session, roles
 
 blp = Blueprint("statements", __name__, url_prefix="/api/v1", description="Usage statements")
@@ -55,3 +57,22 @@ def _wants_csv(requested_format: str | None) -> bool:
     if requested_format is not None:
         return requested_format == "csv"
     return request.accept_mimetypes.best_match([JSON, CSV]) == CSV
+
+
+@blp.route("/unbilled-usage")
+class UnbilledUsage(MethodView):
+    @roles("admin", "finance", "operator")
+    @blp.arguments(schemas.UnbilledUsageArgs, location="query")
+    @blp.response(200, schemas.UnbilledUsageSchema)
+    def get(self, args):
+        """Usage metered while the vehicle belonged to no customer or no plan: no invoice
+        bills it. Backdate the registration or the move (`effective_at`), or assign the
+        plan, and the next invoice run bills it. Operators see their fleets' vehicles."""
+        settings = current_app.extensions["billing.settings"]
+        return unattributed.list_unattributed_usage(
+            db_session(),
+            current_principal(),
+            args.get("period"),
+            utcnow(),
+            ZoneInfo(settings.default_timezone),
+        )

@@ -84,6 +84,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/vehicles/{vehicle}/usage", EVERYONE),
     Endpoint("GET", "/api/v1/customers/{customer}/usage", EVERYONE),
     Endpoint("GET", "/api/v1/customers/{customer}/statement", EVERYONE),
+    Endpoint("GET", "/api/v1/unbilled-usage", ("admin", "finance", "operator")),
     Endpoint("GET", "/api/v1/anomalies", ("admin", "operator")),
     Endpoint("POST", "/api/v1/anomalies/{anomaly}/accept", ("admin", "operator")),
     Endpoint("POST", "/api/v1/anomalies/{anomaly}/reject", ("admin", "operator")),
