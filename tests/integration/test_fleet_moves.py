@@ -169,9 +169,10 @@ def test_the_scheduler_applies_due_moves_and_exports_an_outside_brokers_files(
         registry.other_fleet_id
     )
     acl = (tmp_path / "broker" / ACL_FILE).read_text()
-    assert f"user gw-{registry.other_fleet_id}\ntopic write " + telemetry_topic(
-        registry.vehicle_id
-    ) in acl
+    assert (
+        f"user gw-{registry.other_fleet_id}\ntopic write " + telemetry_topic(registry.vehicle_id)
+        in acl
+    )
     assert reloaded.exists()
 
 
@@ -207,9 +208,7 @@ def test_a_registration_out_of_its_window_is_refused_naming_effective_at(
     assert client.get("/api/v1/vehicles/NEW-9", headers=auth(keys["admin"])).status_code == 404
 
 
-def test_a_move_must_come_after_the_latest_membership_and_within_the_window(
-    client, keys, registry
-):
+def test_a_move_must_come_after_the_latest_membership_and_within_the_window(client, keys, registry):
     vehicle, key = registry.vehicle_id, keys["admin"]
     before_registration = (NOW - dt.timedelta(days=1)).isoformat()
     far_back = (utcnow() - dt.timedelta(days=401)).isoformat()
@@ -225,9 +224,7 @@ def test_a_move_must_come_after_the_latest_membership_and_within_the_window(
     assert "effective_at" in error_fields(patch_vehicle(client, key, vehicle, body))
 
 
-def test_an_operator_cannot_move_a_vehicle_into_a_fleet_it_does_not_operate(
-    client, keys, registry
-):
+def test_an_operator_cannot_move_a_vehicle_into_a_fleet_it_does_not_operate(client, keys, registry):
     body = {"fleet_id": registry.other_fleet_id}
     response = patch_vehicle(client, keys["operator"], registry.vehicle_id, body)
     assert "fleet_id" in error_fields(response)
