@@ -189,8 +189,8 @@ def register(client, key: str, fleet_id: str, vehicle_id: str, **fields):
 @pytest.mark.parametrize(
     "effective_at",
     [
-        (dt.datetime.now(dt.UTC) - dt.timedelta(days=401)).isoformat(),  # beyond the window
-        (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),  # not schedulable
+        dt.timedelta(days=-401),  # from now: beyond the window
+        dt.timedelta(days=1),  # from now: a registration is not scheduled
         "9999-12-31T23:59:59Z",
         "0001-01-01T00:00:00Z",
         "yesterday",
@@ -202,6 +202,8 @@ def register(client, key: str, fleet_id: str, vehicle_id: str, **fields):
 def test_a_registration_out_of_its_window_is_refused_naming_effective_at(
     client, keys, registry, effective_at
 ):
+    if isinstance(effective_at, dt.timedelta):
+        effective_at = (utcnow() + effective_at).isoformat()
     admin = keys["admin"]
     response = register(client, admin, registry.fleet_id, "NEW-9", effective_at=effective_at)
     assert "effective_at" in error_fields(response)
