@@ -7,6 +7,11 @@ are not, and would cost every request tens of milliseconds.
 Roles: `admin` sees and does everything; `finance` reads everything and handles invoices
 and exports; `operator` manages the vehicles of its fleets; `customer` reads its own account.
 A resource outside a key's scope answers 404, exactly as if it did not exist.
+
+Money is for admin, finance and customers (`Principal.sees_money`): an operator reads the
+usage of its fleets' customers — statements included — but no amount, price or total.
+`billing.statements.services.get_statement` applies it, the one path every statement
+(JSON, CSV, terminal, pages) is read through; invoices are closed to operators altogether.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from billing.devices.models import Customer, Fleet
 from billing.ids import new_id
 
 ROLES = ("admin", "operator", "finance", "customer")
+MONEY_ROLES = ("admin", "finance", "customer")
 KEY_PREFIX = "bk_"
 
 api_key_fleets = Table(
@@ -62,6 +68,11 @@ class Principal:
     @property
     def sees_everything(self) -> bool:
         return self.role in ("admin", "finance")
+
+    @property
+    def sees_money(self) -> bool:
+        """Whether amounts may be shown to this caller (operators see usage only)."""
+        return self.role in MONEY_ROLES
 
 
 class InvalidScope(ValueError):

@@ -226,6 +226,28 @@ def registry_accounts(database: Database) -> Callable[[], BrokerAccounts]:
 
 # --- the embedded broker ------------------------------------------------------------------
 
+PORT_FILE = "port"
+
+
+def embedded_port(settings: Settings) -> int:
+    """The port the embedded broker listens on: the configured one when free; else the one
+    an earlier start had to take instead, kept in the broker directory, so that vehicles
+    configured with it keep working across restarts; else a new one, kept for next time."""
+    host, configured = settings.broker.host, settings.broker.port
+    if configured and free_port(host, configured) == configured:
+        return configured
+    kept = broker_directory(settings) / PORT_FILE
+    try:
+        previous = int(kept.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        previous = 0
+    port = free_port(host, previous if 0 < previous < 65536 else 0)
+    if port != previous:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(f"{port}\n", encoding="utf-8")
+        log.warning("port %s is taken: the embedded broker uses %s from now on", configured, port)
+    return port
+
 
 class EmbeddedBroker(ABC):
     """A broker for one machine, started by `billing run` when MQTT_URL is not set.
@@ -338,7 +360,7 @@ def _new_broker(
     binary = shutil.which(settings.broker.mosquitto) if backend != "amqtt" else None
     if backend == "mosquitto" and binary is None:
         raise FileNotFoundError(f"no Mosquitto binary {settings.broker.mosquitto!r}")
-    port = free_port(settings.broker.host, settings.broker.port)
+    port = embedded_port(settings)
     if binary is not None:
         from billing.broker_mosquitto import MosquittoBroker
 

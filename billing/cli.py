@@ -314,11 +314,11 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
 def schedule(app: AppContext) -> None:
     """Run the periodic jobs: metering, period close and invoicing (scheduler role)."""
 
-    from billing.scheduler import build_scheduler
+    from billing.scheduler import build_scheduler, stop_on_signal
 
     scheduler = build_scheduler(app.database, app.settings)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
+        signal.signal(signum, stop_on_signal(scheduler))
     click.echo("scheduler running", err=True)
     scheduler.start()
 

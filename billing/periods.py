@@ -1,6 +1,6 @@
 """Calendar arithmetic in a customer's time zone: billing months, local days, vehicle days.
 
-A billing period is a calendar month in the customer's IANA time zone (DESIGN.md 2.6). Every
+A billing period is a calendar month in the customer's IANA time zone. Every
 instant that leaves this module is a timezone-aware UTC `datetime`; naive datetimes are
 refused because they would silently mean "whatever zone the server runs in".
 

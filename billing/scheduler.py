@@ -9,12 +9,14 @@ memory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -136,3 +138,15 @@ def build_scheduler(database: Database, settings: Settings) -> BlockingScheduler
             next_run_time=dt.datetime.now(dt.UTC),  # catch up at start
         )
     return scheduler
+
+
+def stop_on_signal(scheduler: BlockingScheduler) -> Callable[..., None]:
+    """A signal handler that stops the scheduler, however many signals come: Ctrl-C on
+    `billing run` reaches it twice (SIGINT from the terminal, then SIGTERM from the
+    supervisor), and a second shutdown would raise SchedulerNotRunningError."""
+
+    def stop(*_args: object) -> None:
+        with contextlib.suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=False)
+
+    return stop

@@ -16,7 +16,7 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 def validate_siren(value: str) -> None:
     # Only the form is checked: most SIRENs satisfy the Luhn checksum, but not all (La
-    # Poste's), and the DESIGN's own example does not.
+    # Poste's), and the documented example does not.
     if not SIREN.match(value):
         raise ma.ValidationError("a SIREN is 9 digits")
 

@@ -1,4 +1,4 @@
-"""Corrections of issued invoices: credit notes, and voids (DESIGN 2.6).
+"""Corrections of issued invoices: credit notes, and voids.
 
 French rules: an issued invoice is never changed nor deleted; it is corrected by a credit
 note ("avoir"), itself a numbered document of its own series (AV-2026-000007) that cites

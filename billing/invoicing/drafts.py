@@ -1,5 +1,5 @@
 """What a draft invoice contains today: its period's statement and the adjustments of the
-periods already billed (DESIGN 2.6). Reads only; `issuing` writes it into the invoice.
+periods already billed. Reads only; `issuing` writes it into the invoice.
 
 Adjustment rules, on top of those of `lines.adjustment_lines`:
 - A period is re-examined while it is less than `adjustment_months` before the invoice's
@@ -19,6 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ from billing.invoicing.lines import (
 from billing.invoicing.models import BILLED, DRAFT, INVOICE, Invoice, InvoiceLine
 from billing.periods import Period
 from billing.pricing.totals import Totals, compute_totals
-from billing.statements.compute import compute_statements
+from billing.statements.compute import Statement, compute_statements
 
 LANGUAGES = ("fr", "en")
 
@@ -200,3 +201,97 @@ def _billed_lines(
 def line_data(row: InvoiceLine) -> LineData:
     """The content of a stored line, to compare with freshly computed ones."""
     return LineData(*(getattr(row, name) for name in LINE_FIELDS))
+
+
+# --- what statements tell of invoiced months ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoicedPeriod:
+    """A closed month already invoiced, as its statement shows it.
+
+    `billed` totals every line issued for the month (its invoice's and the adjustments of
+    later invoices); the statement itself holds the figures measured since; `pending` is
+    the adjustment the customer's next invoice bills to bring the first to the second —
+    none once the month is out of the adjustment window (`adjustable` False).
+    """
+
+    invoice_numbers: tuple[str, ...]
+    billed: Totals
+    pending: Totals
+    pending_lines: tuple[LineData, ...]
+    adjustable: bool
+
+
+def invoiced_period(
+    session: Session,
+    customer: Customer,
+    statement: Statement,
+    now: dt.datetime,
+    adjustment_months: int,
+) -> InvoicedPeriod | None:
+    """What was invoiced for the statement's month and what is pending; None when the
+    month has no issued invoice. Reads only."""
+    text = str(statement.period)
+    billed = _billed_lines(session, {text: [customer.id]})[(customer.id, text)]
+    if not billed:
+        return None
+    numbers = session.scalars(
+        select(Invoice.number)
+        .join(InvoiceLine, InvoiceLine.invoice_id == Invoice.id)
+        .where(
+            Invoice.customer_id == customer.id,
+            Invoice.kind == INVOICE,
+            Invoice.status.in_(BILLED),
+            InvoiceLine.period == text,
+        )
+        .distinct()
+        .order_by(Invoice.number)
+    ).all()
+    current = Period.containing(now, ZoneInfo(customer.timezone))
+    adjustable = text in adjustment_window(current, adjustment_months)
+    language = document_language(customer)
+    pending = (
+        adjustment_lines(
+            statement.period,
+            period_days(statement.period),
+            statement_lines(statement, language),
+            billed,
+            language,
+        )
+        if adjustable
+        else []
+    )
+    return InvoicedPeriod(
+        invoice_numbers=tuple(numbers),
+        billed=_totals(billed, customer.currency),
+        pending=_totals(pending, customer.currency),
+        pending_lines=tuple(pending),
+        adjustable=adjustable,
+    )
+
+
+def pending_adjustments(
+    session: Session, customer: Customer, period: Period, adjustment_months: int
+) -> Totals | None:
+    """The adjustments the customer's invoice for `period` would bill if issued now (None
+    when there are none), for the projection of the month in progress."""
+    lines, _versions = _adjustments(session, [customer], period, adjustment_months).get(
+        customer.id, ([], set())
+    )
+    return _totals(lines, customer.currency) if lines else None
+
+
+def with_adjustments(totals: Totals, pending: Totals | None) -> Totals | None:
+    """A month's totals plus the pending adjustments, VAT per rate across both as the
+    invoice computes it; None without adjustments."""
+    if pending is None:
+        return None
+    items = [(s.category, s.rate, s.base) for s in (*totals.subtotals, *pending.subtotals)]
+    return compute_totals(items, totals.currency)
+
+
+def _totals(lines: Sequence[LineData], currency: str) -> Totals:
+    return compute_totals(
+        [(line.vat_category, line.vat_rate, line.amount) for line in lines], currency
+    )

@@ -1,4 +1,4 @@
-"""The files of issued documents, and the finance exports of a month (DESIGN 2.6).
+"""The files of issued documents, and the finance exports of a month.
 
 Documents are rendered from what an invoice froze when it was issued (see `rendering`).
 A PDF is rendered at its first download and kept (`InvoiceFile`), so that every later

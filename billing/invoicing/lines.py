@@ -2,7 +2,7 @@
 
 No database here. `statement_lines` turns the priced lines of a statement into invoice
 lines one for one, so that an invoice and the statement of its period agree to the cent.
-`adjustment_lines` bills what changed in a period already invoiced (DESIGN 2.6):
+`adjustment_lines` bills what changed in a period already invoiced:
 
 - Lines are compared per (vehicle, plan version, charge, VAT category and rate): what the
   period's statement says now, against what the issued invoices already billed for that

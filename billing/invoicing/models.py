@@ -1,4 +1,4 @@
-"""Stored invoices and credit notes, their lines, and the numbering counters (DESIGN 2.6).
+"""Stored invoices and credit notes, their lines, and the numbering counters.
 
 An invoice is a draft while its period is open to late telemetry: its lines follow the
 customer's statement and are replaced at each refresh. Finalizing gives it a number and

@@ -73,11 +73,24 @@ class QuantityString(fields.Field):
         return None if value is None else format(value.normalize() if value else Decimal(0), "f")
 
 
+class RateString(fields.Field):
+    """A VAT rate in percent with two decimals, "20.00", as statements and plans write it."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else vat_rate_text(value)
+
+
+def vat_rate_text(rate: Any) -> str:
+    return format(Decimal(rate).quantize(Decimal("0.01")), "f")
+
+
 class InvoiceTierSchema(ma.Schema):
-    """How much of the billable quantity one tier priced; exact, the line is rounded once."""
+    """How much of the billable quantity one tier priced; exact, the line is rounded once.
+    The same fields as the tiers of statements and previews."""
 
     tier = fields.Integer()
-    from_ = fields.String(attribute="from", data_key="from", metadata=NUMBER)
+    # Stored as "from" in the line's JSON; named as statements name it.
+    from_quantity = fields.String(attribute="from", metadata=NUMBER)
     up_to = fields.String(allow_none=True, metadata=NUMBER)
     quantity = fields.String(metadata=NUMBER)
     unit_amount = fields.String(metadata=NUMBER)
@@ -102,7 +115,7 @@ class InvoiceLineSchema(ma.Schema):
     unit_price = QuantityString(allow_none=True, metadata=NUMBER)
     amount = AmountString(metadata=NUMBER)
     vat_category = fields.String()
-    vat_rate = QuantityString(metadata=NUMBER)
+    vat_rate = RateString(metadata={**NUMBER, "description": "percent, e.g. 20.00"})
     tiers = fields.List(fields.Nested(InvoiceTierSchema))
     credited_position = fields.Integer(allow_none=True)
 
@@ -175,7 +188,7 @@ def _details(invoice: Invoice) -> dict[str, Any]:
     currency = invoice.currency
     return {
         "vat_breakdown": [
-            {"category": group["category"], "rate": group["rate"],
+            {"category": group["category"], "rate": vat_rate_text(group["rate"]),
              "base": format(round_money(Decimal(group["base"]), currency), "f"),
              "amount": format(round_money(Decimal(group["amount"]), currency), "f")}
             for group in json.loads(invoice.vat_breakdown)

@@ -1,5 +1,5 @@
 """Invoicing services: the invoice run of a closed period, drafts that follow late
-telemetry, and finalization (DESIGN 2.6). Credit notes and voids are in `credit_notes`.
+telemetry, and finalization. Credit notes and voids are in `credit_notes`.
 
 Rules:
 - Every customer with something to bill in a closed period (a vehicle on a plan, or an

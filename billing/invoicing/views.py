@@ -27,7 +27,8 @@ def _settings() -> Settings:
 def _download(file: files.File) -> Response:
     return Response(
         file.content,
-        mimetype=file.mimetype,
+        # The type as the file states it: `mimetype=` would add a second charset.
+        content_type=file.mimetype,
         headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
     )
 

@@ -1,6 +1,6 @@
 """`billing ingest`: the MQTT consumer that turns telemetry into committed readings.
 
-Delivery rule (DESIGN 2.2): a message is acknowledged to the broker only after the
+Delivery rule (docs/telemetry.md): a message is acknowledged to the broker only after the
 transaction that stored it — as readings or as a rejection — has committed. Until then the
 broker keeps it in our persistent session and redelivers it after a crash; the unique
 (vehicle_id, msg_id) makes redelivery harmless.

@@ -99,8 +99,13 @@ class UsageSchema(ma.Schema):
 
 
 class VehicleUsageArgs(ma.Schema):
-    from_ = UTCDateTime(data_key="from", metadata={"description": "default: start of month"})
-    to = UTCDateTime(metadata={"description": "exclusive; default: now"})
+    from_ = UTCDateTime(
+        data_key="from",
+        metadata={"description": "default: start of the month in the customer's time zone"},
+    )
+    to = UTCDateTime(
+        metadata={"description": "exclusive; default: now, the 15-minute bucket in progress in"}
+    )
     granularity = fields.String(load_default="day", validate=validate.OneOf(GRANULARITIES))
 
     @ma.validates_schema
@@ -118,7 +123,10 @@ class VehicleUsageSchema(ma.Schema):
     vehicle_id = fields.String()
     timezone = fields.String()
     granularity = fields.String()
+    start = UTCDateTime()
+    end = UTCDateTime(metadata={"description": "exclusive; by default the bucket in progress"})
     points = fields.List(fields.Nested(UsagePointSchema))
+    freshness = fields.Nested(lambda: FreshnessSchema())
 
 
 class PeriodArgs(ma.Schema):

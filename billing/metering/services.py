@@ -611,14 +611,32 @@ def vehicle_usage(
     session: Session,
     principal: Principal,
     vehicle_id: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
     granularity: str,
-) -> tuple[str, list[tuple[dt.datetime, usage.Usage]]]:
-    """A vehicle's usage per local hour, day or month of its customer's time zone."""
+    now: dt.datetime,
+) -> VehicleUsage:
+    """A vehicle's usage per local hour, day or month of its customer's time zone, from
+    `start` (default: the start of the current local month) to `end` (default: now, the
+    15-minute bucket in progress included), with how fresh it is."""
     vehicle = get_vehicle(session, principal, vehicle_id)
-    zone_name = vehicle.fleet.customer.timezone
-    series = queries.vehicle_usage_series(
-        session, vehicle_id, start, end, granularity, ZoneInfo(zone_name)
-    )
-    return zone_name, series
+    zone = ZoneInfo(vehicle.fleet.customer.timezone)
+    start = start or Period.containing(now, zone).bounds(zone)[0]
+    if end is None:
+        end = usage.bucket_start(now) + dt.timedelta(seconds=usage.BUCKET_SECONDS)
+    series = queries.vehicle_usage_series(session, vehicle_id, start, end, granularity, zone)
+    return VehicleUsage(
+        vehicle_id, zone.key, granularity, start, end, series,
+        queries.freshness(session, [vehicle_id], end),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VehicleUsage:
+    vehicle_id: str
+    timezone: str
+    granularity: str
+    start: dt.datetime
+    end: dt.datetime
+    points: list[tuple[dt.datetime, usage.Usage]]
+    freshness: queries.Freshness

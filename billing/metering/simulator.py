@@ -1,4 +1,4 @@
-"""Fleet simulator: realistic scooter telemetry (DESIGN.md 2.1), published over MQTT.
+"""Fleet simulator: realistic scooter telemetry (docs/telemetry.md), published over MQTT.
 
 Two halves, joined only by `Publication`:
 

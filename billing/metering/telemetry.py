@@ -1,4 +1,4 @@
-"""The telemetry payload contract (DESIGN 2.1): decoding and validation, without I/O.
+"""The telemetry payload contract (docs/telemetry.md): decoding and validation, without I/O.
 
 Shared by the MQTT consumer and the HTTP endpoint. msgspec validates a reading in about a
 microsecond and names the faulty field's path (`$[3].trip.event`), which keeps this hot path

@@ -1,6 +1,7 @@
 """Usage derivation: from one vehicle's raw telemetry readings to billable quantities.
 
-Pure functions on plain data (standard library only), the rules of DESIGN.md 2.3:
+Pure functions on plain data (standard library only), the rules of docs/telemetry.md
+("From readings to usage"):
 
 - Readings arrive late, out of order and repeated. They are deduplicated by `msg_id` (the
   first one seen is kept, as the store keeps the first; `rollup_rows` expects stored rows,
@@ -71,7 +72,7 @@ _MINUTE_PLACES = 6
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One telemetry message of a vehicle (DESIGN.md 2.1)."""
+    """One telemetry message of a vehicle (docs/telemetry.md)."""
 
     ts: datetime
     msg_id: str
@@ -122,8 +123,9 @@ class Delta:
 class Anomaly:
     """Something an operator should see; `details` says it in one sentence.
 
-    `counter` names the counter of a `counter_reset` ("odometer" or "energy"), so that a
-    controller swap resetting both on one reading gives two distinct anomalies. `decision`
+    `counter` names the counter concerned ("odometer" or "energy"): a controller swap
+    resetting both on one reading gives two distinct `counter_reset` anomalies; an
+    `implausible_jump` is the odometer's. Trip anomalies have none. `decision`
     is the operator's decision on an `implausible_jump` (None while it is held).
     """
 
@@ -474,6 +476,7 @@ def _jump(
         msg_id=msg_id,
         previous_msg_id=previous_msg_id,
         distance_m=rise,
+        counter=ODOMETER,
         details=(
             f"odometer rose {rise} m in {seconds:g} s ({speed:.0f} km/h, above "
             f"{max_speed_kmh} km/h); {outcomes[decision]}"

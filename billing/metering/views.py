@@ -17,7 +17,7 @@ blp = Blueprint("telemetry", __name__, url_prefix="/api/v1", description="Teleme
 
 TELEMETRY_BODY = {
     "required": True,
-    "description": "One reading object or an array of up to 500 (DESIGN 2.1).",
+    "description": "One reading object or an array of up to 500 (docs/telemetry.md).",
     "content": {"application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}}},
 }
 
@@ -140,22 +140,26 @@ class VehicleUsage(MethodView):
     @blp.arguments(schemas.VehicleUsageArgs, location="query")
     @blp.response(200, schemas.VehicleUsageSchema)
     def get(self, args, vehicle_id):
-        """A vehicle's usage per local hour, day or month of its customer's time zone."""
-        now = utcnow()
-        start = args.get("from_") or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        zone, series = services.vehicle_usage(
+        """A vehicle's usage per local hour, day or month of its customer's time zone:
+        from the start of the local month to now by default, the 15-minute bucket in
+        progress included, with the latest reading and any still being metered."""
+        result = services.vehicle_usage(
             db_session(),
             current_principal(),
             vehicle_id,
-            start,
-            args.get("to") or now,
+            args.get("from_"),
+            args.get("to"),
             args["granularity"],
+            utcnow(),
         )
         return {
             "vehicle_id": vehicle_id,
-            "timezone": zone,
-            "granularity": args["granularity"],
-            "points": [{"start": key.isoformat(), "usage": value} for key, value in series],
+            "timezone": result.timezone,
+            "granularity": result.granularity,
+            "start": result.start,
+            "end": result.end,
+            "points": [{"start": key.isoformat(), "usage": value} for key, value in result.points],
+            "freshness": result.freshness,
         }
 
 

@@ -1,4 +1,4 @@
-"""Collection of finalized invoices through Stripe, and what Stripe tells us back (DESIGN 2.6).
+"""Collection of finalized invoices through Stripe, and what Stripe tells us back.
 
 Our invoices stay the legal documents; Stripe only collects. A finalized invoice, or a
 credit note of an invoice collected through Stripe, is queued in the same transaction that

@@ -1,4 +1,4 @@
-"""Stored plans: a plan and its numbered versions (DESIGN 2.4).
+"""Stored plans: a plan and its numbered versions (docs/plans.md).
 
 The rating engine (`plans`, `rating`, `totals`) stays pure; this module only stores what
 `plan_to_dict` produces and hands it back to `parse_plan`. A version's definition is JSON

@@ -1,4 +1,4 @@
-"""Pricing plans: the plan model and its validation (DESIGN 2.4).
+"""Pricing plans: the plan model and its validation (docs/plans.md).
 
 A plan prices usage metrics with charges. Each charge prices one metric with one model
 (`flat`, `per_unit`, `graduated`, `volume`, `package`), optionally after included units and
@@ -20,7 +20,7 @@ MODELS = ("flat", "per_unit", "graduated", "volume", "package")
 SCOPES = ("vehicle", "pooled")
 
 CODE_PATTERN = re.compile(r"[a-z0-9-]{1,40}")
-# DESIGN 2.4: unit prices carry up to 6 decimals. Quantities (included units, tier bounds,
+# docs/plans.md: unit prices carry up to 6 decimals. Quantities (included units, tier bounds,
 # package sizes) get the same limit: a millionth of a km or kWh is below any meter's precision.
 MAX_DECIMALS = 6
 VAT_RATE_DECIMALS = 2  # EN 16931 percentages (BT-119) have at most 2 decimals
@@ -113,7 +113,7 @@ class _Errors(dict[str, list[str]]):
 
 
 def parse_plan(data: Mapping[str, Any]) -> Plan:
-    """Build a `Plan` from YAML or JSON data, checking every rule of DESIGN 2.4.
+    """Build a `Plan` from YAML or JSON data, checking every rule of docs/plans.md.
 
     Numbers may be strings, ints, floats or Decimals; a float is read through `str()` so
     that YAML's `0.1` means exactly 0.1. A key with a null value counts as absent (except a

@@ -1,4 +1,4 @@
-"""The rating engine: usage quantities in, priced lines out (DESIGN 2.4).
+"""The rating engine: usage quantities in, priced lines out (docs/plans.md).
 
 Rules, for each charge of the plan and each vehicle, over one period:
 

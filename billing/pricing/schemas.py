@@ -1,6 +1,6 @@
 """Request and response shapes of the plans API.
 
-A plan body has the fields of the YAML files (DESIGN 2.4). Marshmallow only takes the
+A plan body has the fields of the YAML files (docs/plans.md). Marshmallow only takes the
 envelope, a JSON object; its content is checked by `parse_plan` alone, so that every error
 comes back at once with its field path (`charges.1.tiers.2.up_to`), unknown fields included,
 and the API and `billing plans load` accept exactly the same plans. The fields below are

@@ -1,7 +1,7 @@
 """Plan services: create, edit, archive and load plans, preview prices, and the two calls the
 invoice run makes on a plan version (read it, lock it).
 
-Versioning (DESIGN 2.4): a version is immutable once any usage was rated on it. Editing a
+Versioning (docs/plans.md): a version is immutable once any usage was rated on it. Editing a
 plan replaces its latest version in place while that version is unlocked (nothing was
 billed on it, so nothing can change after the fact), and adds version n+1 once it is
 locked. An edit that changes nothing creates nothing, which makes loading the same files
@@ -149,7 +149,7 @@ def _latest_version(session: Session, code: str) -> PlanVersion:
 
 
 def create_plan(session: Session, data: Mapping[str, Any], now: dt.datetime) -> PlanVersion:
-    """Create a plan from its definition (the fields of DESIGN 2.4); returns version 1.
+    """Create a plan from its definition (the fields of docs/plans.md); returns version 1.
 
     Raises Invalid, with every faulty field path, for a definition `parse_plan` refuses, and
     Conflict when the code is taken.

@@ -13,7 +13,9 @@ import click
 from billing.db import utcnow
 from billing.demo import SYSTEM
 from billing.errors import DomainError
+from billing.invoicing.drafts import InvoicedPeriod
 from billing.periods import Period
+from billing.pricing.rating import RatedLine
 from billing.pricing.totals import Totals
 from billing.statements.services import CLOSED, CustomerStatement, get_statement
 
@@ -38,7 +40,10 @@ def statement(app: AppContext, customer_id: str, period: str | None) -> None:
         raise click.BadParameter(str(error), param_hint="--period") from None
     with app.database.session() as session:
         try:
-            result = get_statement(session, SYSTEM, customer_id, month, utcnow())
+            result = get_statement(
+                session, SYSTEM, customer_id, month, utcnow(),
+                adjustment_months=app.settings.invoicing.adjustment_months,
+            )  # fmt: skip
         except DomainError as error:
             details = [f"  {path}: {'; '.join(m)}" for path, m in error.details.items()]
             raise click.ClickException("\n".join([error.message, *details])) from None
@@ -74,7 +79,7 @@ def render_statement(result: CustomerStatement) -> str:
             _number(line.rated.quantity),
             _number(line.rated.billable_quantity),
             _number(line.rated.unit_amount),
-            _number(line.amount),
+            _number(line.amount) + _clamp_mark(line.rated),
             _number(line.vat_rate),
         )
         for vehicle in result.vehicles
@@ -82,6 +87,8 @@ def render_statement(result: CustomerStatement) -> str:
         for line in segment.lines
     ]
     out += ["", *_table(COLUMNS, rows), ""]
+    if any(line.rated.maximum_applied or line.rated.minimum_applied for line in statement.lines):
+        out += [CLAMP_LEGEND, ""]
     for pool in result.pools:
         out.append(
             f"Pooled {pool.metric} of {pool.plan_code} v{pool.plan_version}: "
@@ -98,11 +105,49 @@ def render_statement(result: CustomerStatement) -> str:
             "",
         ]
     out += _totals("To date" if result.projection else "Totals", statement.totals)
+    if result.invoiced is not None:
+        out += ["", *_invoiced(result.invoiced)]
     if result.projection is not None:
         projection = result.projection
         out += ["", *_totals(f"Projected to {_local(projection.end, zone)}", projection.totals)]
         out.append(projection.note or f"Method: {projection.method}")
+        if projection.pending_adjustments is not None:
+            out += ["", *_totals("Adjustments of invoiced months", projection.pending_adjustments)]
+            out += ["", *_totals("Projected invoice", projection.totals_with_adjustments)]
     return "\n".join(out)
+
+
+def _invoiced(invoiced: InvoicedPeriod) -> list[str]:
+    """What a closed month's invoices billed, against the totals measured now above."""
+    out = [
+        f"Invoiced as {', '.join(invoiced.invoice_numbers)}: billed {_number(invoiced.billed.net)}"
+        f" HT, {_number(invoiced.billed.gross)} TTC; the totals above are measured now"
+    ]
+    if not invoiced.adjustable:
+        out.append("Out of the adjustment window: no further adjustment is billed")
+    elif invoiced.pending.net or invoiced.pending.gross:
+        out.append(
+            f"Adjustment pending for the next invoice: {_number(invoiced.pending.net)} HT, "
+            f"{_number(invoiced.pending.gross)} TTC"
+        )
+    else:
+        out.append("Nothing measured since: no adjustment pending")
+    return out
+
+
+CLAMP_LEGEND = (
+    "max / min: the charge's maximum or minimum for the period set the amount "
+    "(per vehicle, prorated to its days on the plan)"
+)
+
+
+def _clamp_mark(rated: RatedLine) -> str:
+    """Marks an amount that is the charge's maximum or minimum, not quantity × price."""
+    if rated.maximum_applied:
+        return " max"
+    if rated.minimum_applied:
+        return " min"
+    return ""
 
 
 def _totals(title: str, totals: Totals) -> list[str]:

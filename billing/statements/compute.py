@@ -1,6 +1,6 @@
 """The priced statement of one customer for one month: the single computation behind
 usage statements and invoices, so that a closed period's statement and its invoice agree
-to the cent (DESIGN 2.6; issue 7).
+to the cent (issue 7).
 
 Usage comes from the rollups, cut into segments at plan and owner changes (see
 billing.metering.queries). Segments are grouped by plan version and rated together, so

@@ -78,7 +78,8 @@ def statement_csv(result: CustomerStatement) -> str:
                 "currency": currency,
             }
         )
-    writer.writerows(_total_rows(result.statement.totals, "", currency))
+    if result.statement.totals is not None:  # None for a caller who sees no money
+        writer.writerows(_total_rows(result.statement.totals, "", currency))
     if result.projection is not None:
         writer.writerows(_total_rows(result.projection.totals, "projected_", currency))
     return buffer.getvalue()

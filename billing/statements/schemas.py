@@ -147,7 +147,39 @@ class StatementProjectionSchema(ma.Schema):
         fields.String(), metadata={"description": "under one vehicle-day of history"}
     )
     vehicles = fields.List(fields.Nested(StatementVehicleProjectionSchema))
-    totals = fields.Nested(StatementTotalsSchema)
+    totals = fields.Nested(StatementTotalsSchema, metadata={"description": "of this month"})
+    pending_adjustments = fields.Nested(
+        StatementTotalsSchema,
+        allow_none=True,
+        metadata={"description": "adjustments of invoiced months this month's invoice bills"},
+    )
+    totals_with_adjustments = fields.Nested(
+        StatementTotalsSchema,
+        allow_none=True,
+        metadata={"description": "the month's projected invoice, adjustments included"},
+    )
+
+
+class StatementInvoicedSchema(ma.Schema):
+    invoices = fields.List(
+        fields.String(),
+        attribute="invoice_numbers",
+        metadata={"description": "the month's invoice, and later ones that adjusted it"},
+    )
+    billed = fields.Nested(
+        StatementTotalsSchema, metadata={"description": "every line issued for the month"}
+    )
+    pending_adjustment = fields.Nested(
+        StatementTotalsSchema,
+        attribute="pending",
+        metadata={
+            "description": "what the next invoice bills for the usage measured since "
+            "(`totals` are the figures measured now); zero once out of the adjustment window"
+        },
+    )
+    adjustable = fields.Boolean(
+        metadata={"description": "false once the month is out of the adjustment window"}
+    )
 
 
 class StatementCapDiscountSchema(ma.Schema):
@@ -188,12 +220,25 @@ class StatementSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "the customer's cap for the period, null without one"},
     )
-    totals = fields.Nested(StatementTotalsSchema, attribute="statement.totals")
+    totals = fields.Nested(
+        StatementTotalsSchema,
+        attribute="statement.totals",
+        allow_none=True,
+        metadata={"description": "measured figures; null for a key that sees no money"},
+    )
     freshness = fields.Nested(StatementFreshnessSchema, attribute="statement.freshness")
     projection = fields.Nested(
         StatementProjectionSchema,
         allow_none=True,
         metadata={"description": "in progress only: the month projected to its end"},
+    )
+    invoiced = fields.Nested(
+        StatementInvoicedSchema,
+        allow_none=True,
+        metadata={"description": "a closed month already invoiced: billed and pending"},
+    )
+    shows_money = fields.Boolean(
+        metadata={"description": "false for operator keys: usage only, amounts left out"}
     )
 
 

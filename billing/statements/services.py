@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -22,9 +22,15 @@ from sqlalchemy.orm import Session
 from billing.auth import Principal
 from billing.devices.services import get_customer
 from billing.errors import Invalid
+from billing.invoicing.drafts import (
+    InvoicedPeriod,
+    invoiced_period,
+    pending_adjustments,
+    with_adjustments,
+)
 from billing.metering import queries
 from billing.metering.services import sum_usage
-from billing.metering.usage import Usage
+from billing.metering.usage import BUCKET_SECONDS, Usage, bucket_start
 from billing.money import ZERO, round_money
 from billing.periods import Period
 from billing.pricing.caps import CapOutcome
@@ -42,6 +48,7 @@ from billing.statements.compute import (
     statement_totals,
 )
 
+DEFAULT_ADJUSTMENT_MONTHS = 3  # settings.invoicing.adjustment_months
 CLOSED = "closed"
 IN_PROGRESS = "in_progress"
 
@@ -103,7 +110,9 @@ class VehicleProjection:
 
 @dataclass(frozen=True)
 class Projection:
-    """The month in progress projected to its end, and how."""
+    """The month in progress projected to its end, and how; `pending_adjustments` are the
+    differences on months already invoiced that this month's invoice will bill, and
+    `totals_with_adjustments` what that invoice comes to with them."""
 
     method: str
     note: str | None
@@ -115,6 +124,8 @@ class Projection:
     vehicles_not_extrapolated: tuple[str, ...]
     vehicles: tuple[VehicleProjection, ...]
     totals: Totals
+    pending_adjustments: Totals | None = None
+    totals_with_adjustments: Totals | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,10 @@ class CustomerStatement:
     vehicles: tuple[VehicleStatement, ...]
     pools: tuple[Pool, ...]
     projection: Projection | None
+    # A closed month already invoiced: what was billed, and the adjustment pending.
+    invoiced: InvoicedPeriod | None = None
+    # False for a caller who sees usage but no money (operators): amounts are left out.
+    shows_money: bool = True
 
     @property
     def metering_pending(self) -> bool:
@@ -141,13 +156,18 @@ def get_statement(
     customer_id: str,
     period: Period | None,
     now: dt.datetime,
+    *,
+    adjustment_months: int = DEFAULT_ADJUSTMENT_MONTHS,
 ) -> CustomerStatement:
     """The statement of `customer_id` for `period` (default: the month of `now` in the
-    customer's time zone), as `principal` may see it (NotFound outside its scope).
+    customer's time zone), as `principal` may see it (NotFound outside its scope; usage
+    without amounts for a caller who may not see money).
 
-    A past month is closed: priced whole, as its invoice is. The current month is in
-    progress: priced up to `now`, with a projection to its end. A future month is refused
-    (Invalid naming `period`). Reads only.
+    A past month is closed: priced whole, as its invoice is; once invoiced, `invoiced`
+    tells what was billed and the adjustment the next invoice bills for the usage measured
+    since. The current month is in progress: priced up to now, the 15-minute bucket in
+    progress included, with a projection to its end that includes the adjustments pending
+    on earlier months. A future month is refused (Invalid naming `period`). Reads only.
     """
     customer = get_customer(session, principal, customer_id)
     current = Period.containing(now, ZoneInfo(customer.timezone))
@@ -159,9 +179,44 @@ def get_statement(
         )
     if period < current:
         statement = compute_statement(session, customer, period)
-        return _customer_statement(statement, CLOSED, statement.end, None)
-    statement = compute_statement(session, customer, period, until=now)
-    return _customer_statement(statement, IN_PROGRESS, now, _project(session, statement, now))
+        result = _customer_statement(statement, CLOSED, statement.end, None)
+        invoiced = invoiced_period(session, customer, statement, now, adjustment_months)
+        result = replace(result, invoiced=invoiced)
+    else:
+        statement = compute_statement(session, customer, period, until=in_progress_until(now))
+        pending = pending_adjustments(session, customer, period, adjustment_months)
+        projected = _project(session, statement, now, pending)
+        result = _customer_statement(statement, IN_PROGRESS, now, projected)
+    return result if principal.sees_money else usage_only(result)
+
+
+def in_progress_until(now: dt.datetime) -> dt.datetime:
+    """Where usage to date stops: the end of the 15-minute bucket in progress, so that
+    readings stored in it count at once, as they do in the customer's usage."""
+    start = bucket_start(now)
+    return now if start == now else start + dt.timedelta(seconds=BUCKET_SECONDS)
+
+
+def usage_only(result: CustomerStatement) -> CustomerStatement:
+    """The statement without money — no line, price, amount, total or projection — for a
+    caller who may see usage only (see `Principal.sees_money`)."""
+    vehicles = tuple(
+        replace(
+            vehicle,
+            amount=None,
+            segments=tuple(replace(s, lines=(), amount=None) for s in vehicle.segments),
+        )
+        for vehicle in result.vehicles
+    )
+    return replace(
+        result,
+        statement=replace(result.statement, lines=(), totals=None, cap=None),
+        vehicles=vehicles,
+        pools=(),
+        projection=None,
+        invoiced=None,
+        shows_money=False,
+    )
 
 
 def _customer_statement(
@@ -232,7 +287,9 @@ def _pools(lines: Sequence[StatementLine]) -> tuple[Pool, ...]:
     return tuple(pools)
 
 
-def _project(session: Session, statement: Statement, now: dt.datetime) -> Projection:
+def _project(
+    session: Session, statement: Statement, now: dt.datetime, pending: Totals | None
+) -> Projection:
     zone = ZoneInfo(statement.timezone)
     planned = queries.customer_segments(
         session, statement.customer_id, statement.start, statement.end
@@ -243,6 +300,7 @@ def _project(session: Session, statement: Statement, now: dt.datetime) -> Projec
     ]
     usage = projection.project_usage(measured, planned, statement.start, now, zone)
     lines, _versions = rate_segments(session, usage.segments, statement.period, statement.vat)
+    totals = statement_totals(lines, statement.currency, _projected_cap(statement, lines))
     return Projection(
         method=projection.METHOD,
         note=None if usage.extrapolated else projection.NOT_ENOUGH_DATA,
@@ -253,7 +311,9 @@ def _project(session: Session, statement: Statement, now: dt.datetime) -> Projec
         usage_extrapolated=usage.extrapolated,
         vehicles_not_extrapolated=usage.not_extrapolated,
         vehicles=_projected_vehicles(usage.segments, lines, round_money(ZERO, statement.currency)),
-        totals=statement_totals(lines, statement.currency, _projected_cap(statement, lines)),
+        totals=totals,
+        pending_adjustments=pending,
+        totals_with_adjustments=with_adjustments(totals, pending),
     )
 
 

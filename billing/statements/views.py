@@ -35,12 +35,21 @@ class CustomerStatement(MethodView):
     def get(self, args, customer_id):
         """A customer's month priced per vehicle, plan and charge, with its totals.
 
-        The current month (the default) is `in_progress`: priced up to now, with a
-        projection to its end whose method is stated. Past months are `closed` and agree
-        with their invoice to the cent. CSV with `Accept: text/csv` or `?format=csv`.
+        The current month (the default) is `in_progress`: priced up to now (the 15-minute
+        bucket in progress included), with a projection to its end whose method is stated
+        and the adjustments pending on invoiced months. Past months are `closed` and agree
+        with their invoice to the cent; once invoiced, `invoiced` shows what was billed and
+        the adjustment pending for the usage measured since. Operator keys get the usage
+        only (`shows_money` false). CSV with `Accept: text/csv` or `?format=csv`.
         """
+        settings = current_app.extensions["billing.settings"]
         result = services.get_statement(
-            db_session(), current_principal(), customer_id, args.get("period"), utcnow()
+            db_session(),
+            current_principal(),
+            customer_id,
+            args.get("period"),
+            utcnow(),
+            adjustment_months=settings.invoicing.adjustment_months,
         )
         if _wants_csv(args.get("format")):
             return Response(

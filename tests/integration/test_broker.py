@@ -1,5 +1,5 @@
 """Broker security with a real Mosquitto, started with the project's configuration and the
-exported password and ACL files: each vehicle publishes for itself only (DESIGN.md 2.1)."""
+exported password and ACL files: each vehicle publishes for itself only (docs/telemetry.md)."""
 
 import time
 

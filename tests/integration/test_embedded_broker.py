@@ -64,6 +64,21 @@ def test_the_embedded_broker_takes_another_port_when_its_own_is_taken(tmp_path: 
                 assert not ingest.refused
 
 
+def test_the_port_taken_instead_of_a_busy_one_is_kept_across_restarts(tmp_path: Path):
+    require_mosquitto()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = embedded_settings(tmp_path, port=taken.getsockname()[1])
+        with EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto") as broker:
+            first = broker.address.port
+        with EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto") as broker:
+            assert broker.address.port == first
+            with RecordingClient(broker.address) as ingest:
+                assert not ingest.refused
+    assert (tmp_path / "broker" / "port").read_text() == f"{first}\n"
+
+
 def test_the_embedded_broker_picks_up_new_logins_by_itself(tmp_path: Path):
     require_mosquitto()
     book = AccountBook()

@@ -86,6 +86,9 @@ def test_an_invoice_reads_with_its_lines_and_exact_amounts(client, keys, drafts)
     )  # fmt: skip
     assert distance["amount"] == "13.96"
     assert [tier["quantity"] for tier in distance["tiers"]] == ["100", "162"]
+    # One representation across the API: statements write "20.00" and `from_quantity` too.
+    assert distance["vat_rate"] == "20.00"
+    assert [tier["from_quantity"] for tier in distance["tiers"]] == ["0", "100"]
     assert distance["note"] == "50\u00a0km inclus déduits"
 
 
@@ -170,6 +173,7 @@ def test_the_fec_of_a_month_balances_entry_by_entry(client, keys, drafts, sessio
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="{settings.seller.siren}FEC20261231.txt"'
     )
+    assert response.headers["Content-Type"] == "text/plain; charset=iso-8859-15"
     assert response.data == files.fec(session, NOVEMBER.next(), settings.seller.siren).content
     header, *entries = response.data.decode("iso-8859-15").split("\r\n")[:-1]
     assert header.split("|")[:3] == ["JournalCode", "JournalLib", "EcritureNum"]

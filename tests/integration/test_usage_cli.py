@@ -3,7 +3,11 @@ database shared with the command line."""
 
 import datetime as dt
 import json
+import signal
+import threading
+import time
 
+from apscheduler.schedulers.blocking import BlockingScheduler
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
@@ -12,7 +16,7 @@ from billing.jobs import JobLease, new_holder, take_lease
 from billing.metering.models import UsageBucket
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
-from billing.scheduler import jobs, run_under_lease
+from billing.scheduler import jobs, run_under_lease, stop_on_signal
 from billing.settings import load_settings
 from tests.databases import seed_fleet
 
@@ -80,3 +84,17 @@ def test_only_one_scheduler_at_a_time_runs_the_metering_job(fresh_db, tmp_path):
     assert run_under_lease(fresh_db, settings, meter, new_holder()) is True
     with fresh_db.session() as session:
         assert sum(session.scalars(select(UsageBucket.distance_m))) == 1500
+
+
+def test_a_scheduler_stopped_by_two_signals_stops_once_without_error():
+    """Ctrl-C on `billing run`: the terminal's SIGINT, then the supervisor's SIGTERM."""
+    scheduler = BlockingScheduler(timezone=dt.UTC)
+    stop = stop_on_signal(scheduler)
+    thread = threading.Thread(target=scheduler.start)
+    thread.start()
+    while not scheduler.running:
+        time.sleep(0.01)
+    stop(signal.SIGINT, None)
+    stop(signal.SIGTERM, None)
+    thread.join(10)
+    assert not thread.is_alive() and not scheduler.running

@@ -1,13 +1,15 @@
 """The PDF a customer receives, and its Factur-X PDF/A-3 version."""
 
 import io
+from datetime import date
+from decimal import Decimal as D
 
 import facturx
 import pytest
 from pypdf import PdfReader
 
 from billing.invoicing.facturx_xml import invoice_xml
-from billing.invoicing.pdf import group_lines, render_facturx_pdf, render_pdf
+from billing.invoicing.pdf import group_lines, render_facturx_pdf, render_html, render_pdf
 
 pytestmark = pytest.mark.filterwarnings(
     # WeasyPrint 70 opens its sRGB profile for PDF/A output intents without closing it
@@ -110,3 +112,18 @@ def test_the_facturx_pdf_declares_pdfa_3b_and_the_en16931_profile(samples):
     assert "<pdfaid:part>3</pdfaid:part>" in metadata
     assert "<pdfaid:conformance>B</pdfaid:conformance>" in metadata
     assert "<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in metadata
+
+
+def test_a_lump_sum_adjustment_of_an_earlier_month_is_not_called_a_flat_fee(
+    make_document, make_line
+):
+    # 20 more km on a graduated charge for October: a difference of amounts, no unit price.
+    adjustment = make_line(
+        "9", description="Régularisation période 2026-10 — Kilomètres", quantity=D("20"),
+        unit_price=None, amount=D("3.00"), period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+    )  # fmt: skip
+    assert adjustment.is_lump_sum
+    html = render_html(make_document([make_line("1"), adjustment]))
+    row = html[html.index("Régularisation période 2026-10") :].split("</tr>")[0]
+    assert "régularisation" in row and "forfait" not in row

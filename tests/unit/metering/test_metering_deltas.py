@@ -84,7 +84,7 @@ def kinds(anomalies: list[Anomaly]) -> list[tuple[str, str, str | None, int, str
         pytest.param(
             [reading("a", 0, 0), reading("b", 60, 5000), reading("c", 120, 5500)],
             [("c", 500, 0)],
-            [(IMPLAUSIBLE_JUMP, "b", "a", 5000, None)],
+            [(IMPLAUSIBLE_JUMP, "b", "a", 5000, "odometer")],
             id="a jump above 60 km/h is held and the baseline moves past it",
         ),
         pytest.param(
@@ -96,13 +96,13 @@ def kinds(anomalies: list[Anomaly]) -> list[tuple[str, str, str | None, int, str
         pytest.param(
             [reading("a", 0, 0), reading("b", 60, 1001)],
             [],
-            [(IMPLAUSIBLE_JUMP, "b", "a", 1001, None)],
+            [(IMPLAUSIBLE_JUMP, "b", "a", 1001, "odometer")],
             id="just above 60 km/h is a jump",
         ),
         pytest.param(
             [reading("a", 0, 0), reading("b", 0, 16), reading("c", 0, 33)],
             [("b", 16, 0)],
-            [(IMPLAUSIBLE_JUMP, "c", "b", 17, None)],
+            [(IMPLAUSIBLE_JUMP, "c", "b", 17, "odometer")],
             id="equal timestamps count as one second apart",
         ),
         pytest.param(
@@ -114,7 +114,7 @@ def kinds(anomalies: list[Anomaly]) -> list[tuple[str, str, str | None, int, str
         pytest.param(
             [reading("a", 0, 0, 0), reading("b", 60, 90_000, 100_000)],
             [("b", 0, 100_000)],
-            [(IMPLAUSIBLE_JUMP, "b", "a", 90_000, None)],
+            [(IMPLAUSIBLE_JUMP, "b", "a", 90_000, "odometer")],
             id="energy is billed even on a reading whose distance is held",
         ),
         pytest.param(

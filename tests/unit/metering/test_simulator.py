@@ -34,7 +34,7 @@ class TripEvent(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ContractReading(msgspec.Struct, forbid_unknown_fields=True):
-    """DESIGN.md 2.1, strictly: every field the simulator sends, with its exact type."""
+    """The telemetry contract, strictly: every field the simulator sends, with its exact type."""
 
     msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     ts: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]

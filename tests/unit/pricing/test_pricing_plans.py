@@ -13,7 +13,7 @@ from billing.pricing.rating import VehicleUsage, preview_plan, rate_vehicles
 
 PLANS_DIR = Path(__file__).resolve().parents[3] / "config" / "plans"
 
-DESIGN_EXAMPLE = """
+DOCUMENTED_EXAMPLE = """
 code: urbain
 name: Urbain — usage
 currency: EUR
@@ -65,7 +65,7 @@ def tier(up_to: str | None, unit_amount: str = "1", **extra: Any) -> dict[str, A
 
 
 def test_the_design_example_reads_as_a_plan_of_decimals() -> None:
-    plan = parse_plan(yaml.safe_load(DESIGN_EXAMPLE))
+    plan = parse_plan(yaml.safe_load(DOCUMENTED_EXAMPLE))
     assert plan == Plan(
         code="urbain",
         name="Urbain — usage",
@@ -141,7 +141,7 @@ def test_flotte_pro_prices_the_fleets_kilometres_together() -> None:
 
 
 def test_plan_to_dict_is_json_ready_and_reads_back_to_the_same_plan() -> None:
-    plan = parse_plan(yaml.safe_load(DESIGN_EXAMPLE))
+    plan = parse_plan(yaml.safe_load(DOCUMENTED_EXAMPLE))
     data = json.loads(json.dumps(plan_to_dict(plan)))
     assert parse_plan(data) == plan
     assert data["charges"][1]["tiers"][2] == {

@@ -14,7 +14,7 @@ from billing.pricing.rating import (
     rate_vehicles,
 )
 
-# The distance charge of DESIGN 2.4: 50 km included, then tiers on the billable km.
+# The distance charge of config/plans/urbain.yaml: 50 km included, then tiers on the billable km.
 URBAIN_KM = {
     "metric": "distance_km",
     "model": "graduated",
