@@ -210,7 +210,7 @@ def run(app: AppContext, no_simulator: bool) -> None:
     """Run everything on this machine: migrate, seed a demo, start the broker (unless
     MQTT_URL is set), the ingest, the scheduler and the simulator, and serve the API."""
     from billing import migrate
-    from billing.demo import DEMO_VEHICLES, demo_admin_key, seed_demo
+    from billing.demo import DEMO_VEHICLES, demo_admin_key, seed_demo, seed_demo_history
     from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
     from billing.supervisor import Supervisor
 
@@ -221,6 +221,9 @@ def run(app: AppContext, no_simulator: bool) -> None:
             click.echo(describe(loaded), err=True)
         if seed_demo(session, utcnow()):
             click.echo("seeded the demo customer, fleet and vehicles", err=True)
+            number = seed_demo_history(session, settings, utcnow())
+            if number:
+                click.echo(f"invoiced the demo's previous month: {number}", err=True)
         key = demo_admin_key(session, settings.data_dir)
     broker, mqtt_url, protocol = _broker_for_run(app)
     environment = {
@@ -280,16 +283,19 @@ def _broker_for_run(app: AppContext):
 
 
 def _demo_simulation(vehicle_ids: list[str], broker, protocol: str) -> list[str]:
-    """Backfill the demo fleet from the first of the month, then ride on live.
+    """Backfill the demo fleet from the first of the month, then ride on live (the
+    previous month is the demo's history, seeded and invoiced at the first start).
 
     A fixed seed and start make a restart republish the same readings (stored once) and
     carry the counters on, instead of inventing a new history.
     """
+    from billing.demo import DEMO_SEED
+
     first = utcnow().date().replace(day=1).isoformat()
     vehicles = [arg for vehicle_id in vehicle_ids for arg in ("--vehicle", vehicle_id)]
     return [
         "simulate", *vehicles, "--mqtt-url", broker.address.url, "--protocol", protocol,
-        "--backfill-from", first, "--follow", "--seed", "2026",
+        "--backfill-from", first, "--follow", "--seed", str(DEMO_SEED),
     ]  # fmt: skip
 
 

@@ -84,6 +84,9 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
         assert wait_for_health(base) == {"status": "ok"}
         customers = get(f"{base}/api/v1/customers", key)["items"]
         assert [c["name"] for c in customers] == ["Livraisons Picardes SAS"]
+        # The previous month is closed and invoiced from the first start.
+        [invoice] = get(f"{base}/api/v1/invoices", key)["items"]
+        assert invoice["status"] == "finalized" and invoice["number"]
         usage_url = f"{base}/api/v1/customers/{customers[0]['id']}/usage"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
