@@ -23,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
+from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.services import RunReport, invoice_closed_periods
 from billing.jobs import new_holder, release_lease, take_lease
 from billing.metering.rollups import update_rollups
@@ -36,6 +37,8 @@ LEASE = dt.timedelta(minutes=5)
 # A pass over the Stripe outbox stops after this long, well within the lease; the next run
 # goes on with the rest.
 STRIPE_SYNC_BUDGET = dt.timedelta(minutes=2)
+# Likewise for rendering the documents of a month, at some 40 invoices a second and core.
+DOCUMENTS_BUDGET = dt.timedelta(minutes=3)
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,11 @@ def fleet_moves(database: Database, settings: Settings) -> list[str]:
 
 def invoice(database: Database, settings: Settings) -> RunReport:
     """Close periods: make and refresh the drafts of the closed periods not yet issued, and
-    finalize those past their grace period; a missed run is caught up by the next."""
+    finalize those past their grace period; then render the documents issued, so that they
+    exist before anyone asks. A missed run is caught up by the next."""
     with database.session() as session:
         report = invoice_closed_periods(session, utcnow(), settings=settings)
+        render_missing_documents(session, utcnow(), budget=DOCUMENTS_BUDGET)
     for stretch in report.unattributed:
         log.warning(
             "unattributed usage, billed to nobody: %s (%s) from %s to %s, %s km",

@@ -66,16 +66,33 @@ def invoices_run(app: AppContext, period: Period | None) -> None:
 @click.option("--period", type=PERIOD, help="only the drafts of this period")
 @click.pass_obj
 def invoices_finalize(app: AppContext, period: Period | None) -> None:
-    """Finalize the drafts past their grace period: number and freeze them."""
+    """Finalize the drafts past their grace period: number and freeze them, then render
+    and keep their documents."""
+    from billing.invoicing.document_files import render_missing_documents
     from billing.invoicing.services import finalize_due_invoices
 
-    with app.database.session() as session, _progress("finalizing") as progress:
-        report = finalize_due_invoices(
-            session, utcnow(), settings=app.settings, period=period, progress=progress
-        )
-    _summary("", report)
+    with app.database.session() as session:
+        with _progress("finalizing") as progress:
+            report = finalize_due_invoices(
+                session, utcnow(), settings=app.settings, period=period, progress=progress
+            )
+        _summary("", report)
+        with _progress("rendering") as progress:
+            render_missing_documents(session, utcnow(), progress=progress)
     if report.failed:
         raise click.ClickException(f"{len(report.failed)} invoice(s) failed; see the log")
+
+
+@invoices.command("documents")
+@click.pass_obj
+def invoices_documents(app: AppContext) -> None:
+    """Render and keep the PDF and Factur-X PDF of every issued document that lacks them
+    (the scheduler does it after each invoice run)."""
+    from billing.invoicing.document_files import render_missing_documents
+
+    with app.database.session() as session, _progress("rendering") as progress:
+        rendered = render_missing_documents(session, utcnow(), progress=progress)
+    click.echo(f"{rendered} file(s) rendered", err=True)
 
 
 EXPORT_FORMATS = ("csv", "lines-csv", "fec", "zip")
@@ -94,10 +111,16 @@ def invoices_export(app: AppContext, period: Period, export_format: str, output:
 
     with app.database.session() as session:
         if export_format == "zip":
-            with output.open("wb") as out, _progress("rendering") as progress:
-                _name, chunks = files.facturx_zip(session, period, utcnow(), progress)
-                for chunk in chunks:
-                    out.write(chunk)
+            with _progress("archiving") as progress:
+                try:
+                    _name, chunks = files.facturx_zip(session, period, progress)
+                except files.DocumentNotReady as error:
+                    raise click.ClickException(
+                        f"{error.message} (or render them now: billing invoices documents)"
+                    ) from None
+                with output.open("wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
             click.echo(f"wrote {output}", err=True)
             return
         if export_format == "fec":

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from billing.errors import Conflict, Invalid
 from billing.ids import new_id
-from billing.invoicing import numbering, rendering
+from billing.invoicing import document_files, numbering, rendering
 from billing.invoicing.documents import check_document
 from billing.invoicing.models import (
     BILLED,
@@ -99,6 +99,7 @@ def issue_credit_note(
         new_lines = _amount_credits(invoice, amount or ZERO, credited, language)
     note = _issue(session, invoice, new_lines, reason, now, settings)
     session.commit()
+    document_files.store_issued(session, note, now)
     return note
 
 
@@ -133,6 +134,7 @@ def void_invoice(
     note = _issue(session, invoice, new_lines, reason, now, settings)
     invoice.status, invoice.voided_at = VOID, now
     session.commit()
+    document_files.store_issued(session, note, now)
     return note
 
 

@@ -1,9 +1,10 @@
 """The files of issued documents, and the finance exports of a month.
 
-Documents are rendered from what an invoice froze when it was issued (see `rendering`).
-A PDF is rendered at its first download and kept (`InvoiceFile`), so that every later
-download returns the same bytes, Factur-X container dates included; the XML is the same
-at every rendering and is not kept.
+The PDF and the Factur-X PDF of an issued document are rendered once, soon after it is
+issued, and kept (see `document_files`); a download returns the kept file and never
+renders one, and neither does the ZIP export. A document whose files are not rendered
+yet (the minutes after the month's invoice run) answers DocumentNotReady. The XML is the
+same at every rendering, cheap to make, and is not kept.
 
 Exports select documents by issue date, the accounting view: an export of 2026-12 holds
 what was issued in December (November's invoices, December's credit notes), so that each
@@ -15,31 +16,31 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from billing.auth import Principal
-from billing.errors import Conflict
-from billing.invoicing import exports, pdf, rendering
-from billing.invoicing.documents import InvoiceDocument
+from billing.errors import Conflict, DomainError
+from billing.invoicing import document_files, exports, rendering
+from billing.invoicing.document_files import FACTURX_PDF, PDF
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice, InvoiceFile
 from billing.invoicing.services import Progress, get_invoice
 from billing.periods import Period
 
-PDF = "pdf"
-FACTURX_PDF = "facturx.pdf"
 XML = "facturx.xml"
 FORMATS = (PDF, FACTURX_PDF, XML)
-_RENDERERS: dict[str, Callable[[InvoiceDocument], bytes]] = {
-    PDF: pdf.render_pdf,
-    FACTURX_PDF: pdf.render_facturx_pdf,
-}
 MIMETYPES = {PDF: "application/pdf", FACTURX_PDF: "application/pdf", XML: "application/xml"}
+
+
+class DocumentNotReady(DomainError):
+    """Issued, but its files are still being rendered: a matter of minutes, try again."""
+
+    code = "document_not_ready"
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -50,33 +51,27 @@ class File:
 
 
 def document_file(
-    session: Session, principal: Principal, invoice_id: str, file_format: str, now: dt.datetime
+    session: Session, principal: Principal, invoice_id: str, file_format: str
 ) -> File:
     """The PDF, Factur-X PDF or Factur-X XML of an issued invoice or credit note the
     principal may see. Raises Conflict for a draft, which has no document yet."""
     invoice = get_invoice(session, principal, invoice_id)
     if invoice.number is None:
         raise Conflict(f"invoice {invoice.id} is a draft: it has a document once finalized")
-    return File(_filename(invoice, file_format), MIMETYPES[file_format],
-                _content(session, invoice, file_format, now))  # fmt: skip
-
-
-def _content(session: Session, invoice: Invoice, file_format: str, now: dt.datetime) -> bytes:
     if file_format == XML:
-        return invoice_xml(rendering.invoice_document(invoice))
+        content = invoice_xml(rendering.invoice_document(invoice))
+    else:
+        content = _kept(session, invoice, file_format)
+    return File(_filename(invoice, file_format), MIMETYPES[file_format], content)
+
+
+def _kept(session: Session, invoice: Invoice, file_format: str) -> bytes:
     kept = session.get(InvoiceFile, (invoice.id, file_format))
-    if kept is not None:
-        return kept.content
-    content = _RENDERERS[file_format](rendering.invoice_document(invoice))
-    try:
-        session.add(InvoiceFile(invoice_id=invoice.id, format=file_format, content=content,
-                                created_at=now))  # fmt: skip
-        session.commit()
-    except IntegrityError:
-        # Rendered at the same time by another request: the first one kept is the file.
-        session.rollback()
-        return session.get(InvoiceFile, (invoice.id, file_format)).content
-    return content
+    if kept is None:
+        raise DocumentNotReady(
+            f"the documents of {invoice.number} are being rendered; try again in a minute"
+        )
+    return kept.content
 
 
 def _filename(invoice: Invoice, file_format: str) -> str:
@@ -125,20 +120,24 @@ def fec(session: Session, period: Period, siren: str) -> File:
 
 
 def facturx_zip(
-    session: Session,
-    period: Period,
-    now: dt.datetime,
-    progress: Progress | None = None,
+    session: Session, period: Period, progress: Progress | None = None
 ) -> tuple[str, Iterator[bytes]]:
     """The Factur-X PDFs of the documents issued in `period` as a ZIP, streamed: (file name,
-    chunks). Each PDF is the kept one, rendered and kept first if need be."""
+    chunks), the kept files. Raises DocumentNotReady before anything is streamed while any
+    of them is still to be rendered."""
     invoices = issued_in(session, period)
+    missing = document_files.missing_count(session, [invoice.id for invoice in invoices])
+    if missing:
+        raise DocumentNotReady(
+            f"{missing} document(s) issued in {period} are being rendered; try again in a "
+            "few minutes"
+        )
 
     def chunks() -> Iterator[bytes]:
         buffer = _Drain()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             for done, invoice in enumerate(invoices, start=1):
-                content = _content(session, invoice, FACTURX_PDF, now)
+                content = _kept(session, invoice, FACTURX_PDF)
                 archive.writestr(_filename(invoice, FACTURX_PDF), content)
                 if progress is not None:
                     progress(done, len(invoices))

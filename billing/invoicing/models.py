@@ -199,9 +199,9 @@ class NumberSeries(Base):
 
 
 class InvoiceFile(Base):
-    """A rendered file of an issued document (its PDF, its Factur-X PDF), kept from the
-    first download on: the Factur-X container records when it was made, so the first
-    rendering is the one every later download returns, byte for byte."""
+    """A rendered file of an issued document (its PDF, its Factur-X PDF), rendered once
+    soon after issue (see `document_files`) and returned, byte for byte, by every
+    download: what was sent stays what was sent, whatever the renderer becomes."""
 
     __tablename__ = "invoice_files"
 

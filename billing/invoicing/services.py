@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, selectinload
 from billing.auth import Principal
 from billing.devices.models import Customer, Fleet, FleetMembership
 from billing.errors import Conflict, NotFound
-from billing.invoicing import issuing
+from billing.invoicing import document_files, issuing
 from billing.invoicing.drafts import customers_invoiced_in_window, invoices_in_window
 from billing.invoicing.models import DRAFT, INVOICE, Invoice
 from billing.metering.queries import UnattributedUsage
@@ -182,7 +182,7 @@ def finalize_invoice(
     session: Session, invoice_id: str, now: dt.datetime, *, settings: Settings
 ) -> Invoice:
     """Issue a draft now (see `issuing.issue`) and commit: brought up to date, its plan
-    versions locked, identities copied, numbered, frozen.
+    versions locked, identities copied, numbered, frozen; then render and keep its files.
 
     Raises Conflict when the invoice is not a draft or has nothing left to bill, and
     Invalid when the document would break a rule of EN 16931 or French law (the seller's
@@ -197,6 +197,8 @@ def finalize_invoice(
         session.rollback()  # gives the number back
         raise
     session.commit()
+    # Once committed, not while the number series is locked.
+    document_files.store_issued(session, invoice, now)
     return invoice
 
 

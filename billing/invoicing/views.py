@@ -37,6 +37,16 @@ def _binary(mimetype: str) -> dict:
     return {"responses": {200: {"content": {mimetype: {"schema": {"type": "string"}}}}}}
 
 
+def _kept_binary(mimetype: str) -> dict:
+    """A kept document: 503 `document_not_ready` in the minutes its rendering takes."""
+    responses = _binary(mimetype)["responses"]
+    responses[503] = {
+        "description": "Issued, its files still being rendered (document_not_ready): retry",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return {"responses": responses}
+
+
 @blp.route("/invoices")
 class Invoices(MethodView):
     @roles(*READERS)
@@ -105,13 +115,13 @@ class InvoiceCreditNotes(MethodView):
 
 
 def _document_route(file_format: str, summary: str):
+    responses = _binary if file_format == files.XML else _kept_binary  # the XML: made anew
+
     @roles(*READERS)
-    @blp.doc(summary=summary, **_binary(files.MIMETYPES[file_format]))
+    @blp.doc(summary=summary, **responses(files.MIMETYPES[file_format]))
     def get(self, invoice_id):
         principal = current_principal()
-        return _download(
-            files.document_file(db_session(), principal, invoice_id, file_format, utcnow())
-        )
+        return _download(files.document_file(db_session(), principal, invoice_id, file_format))
 
     return get
 
@@ -168,11 +178,11 @@ class FecExport(MethodView):
 class FacturxExport(MethodView):
     @roles(*FINANCE)
     @blp.arguments(schemas.ExportArgs, location="query")
-    @blp.doc(**_binary("application/zip"))
+    @blp.doc(**_kept_binary("application/zip"))
     def get(self, args):
-        """The Factur-X PDFs of the documents issued in the month, as a ZIP streamed while
-        they are rendered (a PDF not downloaded before takes a fraction of a second)."""
-        filename, chunks = files.facturx_zip(db_session(), args["period"], utcnow())
+        """The Factur-X PDFs of the documents issued in the month, as kept, streamed as a
+        ZIP; 503 while any is still being rendered."""
+        filename, chunks = files.facturx_zip(db_session(), args["period"])
         return Response(
             stream_with_context(chunks),
             mimetype="application/zip",

@@ -6,16 +6,19 @@ from decimal import Decimal as D
 
 import facturx
 import pytest
+from lxml import etree
 from pypdf import PdfReader
 
 from billing.invoicing.facturx_xml import invoice_xml
-from billing.invoicing.pdf import group_lines, render_facturx_pdf, render_html, render_pdf
+from billing.invoicing.pdf import document_view, group_lines, render_facturx_pdf, render_pdf
+from billing.invoicing.xmp import FACTURX_NAMESPACE, UnexpectedPdf, with_facturx_metadata
 
-pytestmark = pytest.mark.filterwarnings(
-    # WeasyPrint 70 opens its sRGB profile for PDF/A output intents without closing it
-    # (weasyprint/pdf/__init__.py); the leak is WeasyPrint's, once per PDF/A rendering.
-    r"ignore:unclosed file <_io\.BufferedReader name='[^']*sRGB2014\.icc'>:ResourceWarning"
-)
+NAMESPACES = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "pdfaSchema": "http://www.aiim.org/pdfa/ns/schema#",
+    "pdfaProperty": "http://www.aiim.org/pdfa/ns/property#",
+    "fx": FACTURX_NAMESPACE,
+}
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -124,6 +127,75 @@ def test_a_lump_sum_adjustment_of_an_earlier_month_is_not_called_a_flat_fee(
         period_end=date(2026, 10, 31),
     )  # fmt: skip
     assert adjustment.is_lump_sum
-    html = render_html(make_document([make_line("1"), adjustment]))
-    row = html[html.index("Régularisation période 2026-10") :].split("</tr>")[0]
-    assert "régularisation" in row and "forfait" not in row
+    view = document_view(make_document([make_line("1"), adjustment]))
+    [row] = [line for group in view["lines"]["groups"] for line in group["lines"]
+             if line["description"].startswith("Régularisation période 2026-10")]  # fmt: skip
+    assert row["price"] == "régularisation"
+
+
+def test_the_facturx_xmp_declares_its_extension_schema_as_pdfa_requires(samples):
+    reader = PdfReader(io.BytesIO(render_facturx_pdf(samples["simple"]())))
+
+    xmp = etree.fromstring(reader.xmp_metadata.stream.get_data())  # well-formed XML
+    schemas = xmp.xpath("//pdfaSchema:namespaceURI/text()", namespaces=NAMESPACES)
+    properties = {
+        name: xmp.xpath(f"string(//fx:{name})", namespaces=NAMESPACES)
+        for name in ("DocumentType", "DocumentFileName", "Version", "ConformanceLevel")
+    }
+    declared = xmp.xpath(
+        "//rdf:li[pdfaSchema:prefix='fx']//pdfaProperty:name/text()", namespaces=NAMESPACES
+    )
+
+    assert FACTURX_NAMESPACE in schemas
+    assert properties == {"DocumentType": "INVOICE", "DocumentFileName": "factur-x.xml",
+                          "Version": "1.0", "ConformanceLevel": "EN 16931"}  # fmt: skip
+    assert sorted(declared) == sorted(properties)
+
+
+def test_the_facturx_pdf_keeps_what_pdfa_3b_requires(samples):
+    pdf = render_facturx_pdf(samples["reverse_charge"]())
+    reader = PdfReader(io.BytesIO(pdf), strict=True)
+    catalog = reader.trailer["/Root"]
+
+    [intent] = catalog["/OutputIntents"]
+    assert intent["/S"] == "/GTS_PDFA1" and intent["/DestOutputProfile"].get_data()
+    [attachment] = catalog["/AF"]
+    assert attachment["/AFRelationship"] == "/Data"
+    assert attachment["/EF"]["/F"]["/Subtype"] == "/text/xml"
+    assert catalog["/Names"]["/EmbeddedFiles"]["/Names"][0] == "factur-x.xml"
+    assert "/Encrypt" not in reader.trailer and len(reader.trailer["/ID"]) == 2
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            descriptor = font.get_object()["/DescendantFonts"][0]["/FontDescriptor"]
+            assert "/FontFile2" in descriptor, font  # every font embedded
+    # Every cross-reference entry points at its object, after the metadata was rewritten.
+    for number, offset in enumerate(_xref_offsets(pdf)):
+        if offset is not None:
+            assert pdf[offset:].startswith(f"{number} 0 obj".encode()), number
+
+
+def test_a_document_renders_to_the_same_bytes_every_time(samples):
+    doc = samples["fleet"]()
+
+    assert render_pdf(doc) == render_pdf(doc)
+    assert render_facturx_pdf(doc) == render_facturx_pdf(doc)
+
+
+def test_a_pdf_not_shaped_as_typst_writes_it_is_refused_not_damaged(samples):
+    pdf = render_facturx_pdf(samples["simple"]())
+    no_xref = pdf.replace(b"\nxref\n", b"\nxref \n")
+
+    with pytest.raises(UnexpectedPdf, match="one XMP metadata stream, found 0"):
+        with_facturx_metadata(b"%PDF-1.7\n%%EOF\n", "factur-x.xml")
+    with pytest.raises(UnexpectedPdf, match="has Factur-X properties already"):
+        with_facturx_metadata(pdf, "factur-x.xml")
+    with pytest.raises(UnexpectedPdf, match="cross-reference"):
+        with_facturx_metadata(no_xref, "factur-x.xml")
+
+
+def _xref_offsets(pdf: bytes) -> list[int | None]:
+    start = int(pdf.rsplit(b"startxref\n", 1)[1].split()[0])
+    lines = pdf[start:].split(b"\n")
+    count = int(lines[1].split()[1])
+    entries = [line.split() for line in lines[2 : 2 + count]]
+    return [int(entry[0]) if entry[2] == b"n" else None for entry in entries]
