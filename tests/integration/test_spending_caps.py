@@ -9,12 +9,13 @@ from billing.auth import Principal
 from billing.devices.models import Customer
 from billing.invoicing import rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
-from billing.invoicing.pdf import render_html
+from billing.invoicing.pdf import render_pdf
 from billing.invoicing.validation import schematron_failures, xsd_errors
 from billing.spending_caps.services import set_spending_cap
 from billing.statements.compute import compute_statement
 from tests.conftest import NOW, auth
 from tests.integration.invoicing import CLOSED, DUE, NOVEMBER, invoice_of, november_rides
+from tests.unit.invoicing.test_invoice_pdf import pdf_text
 
 D = Decimal
 ADMIN = Principal("test", "admin")
@@ -50,7 +51,7 @@ def test_a_capped_month_is_invoiced_with_a_discount_line_naming_the_cap(session,
     document = rendering.invoice_document(invoice)
     xml = invoice_xml(document)
     assert xsd_errors(xml) == [] and schematron_failures(xml) == []
-    assert "Plafond de dépenses de 30,00" in render_html(document)
+    assert "Plafond de dépenses de 30,00" in pdf_text(render_pdf(document))
 
 
 def test_the_statement_of_a_capped_month_agrees_with_its_invoice(session, settings, fleet):
