@@ -15,6 +15,7 @@ newer layout or Typst would not, and an issued document is what was sent.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -33,6 +34,8 @@ RENDERERS: dict[str, Callable[[InvoiceDocument], bytes]] = {
     FACTURX_PDF: pdf.render_facturx_pdf,
 }
 BATCH_SIZE = 100
+
+log = logging.getLogger(__name__)
 
 
 def store_documents(session: Session, invoices: Sequence[Invoice], now: dt.datetime) -> int:
@@ -69,6 +72,10 @@ def store_issued(session: Session, invoice: Invoice, now: dt.datetime) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()  # kept meanwhile by `render_missing_documents`
+    except Exception:
+        # The issue is committed and stands; the caller is answered, the failure logged.
+        session.rollback()
+        log.exception("the documents of %s could not be rendered; retried later", invoice.number)
 
 
 def render_missing_documents(

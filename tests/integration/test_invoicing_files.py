@@ -160,3 +160,23 @@ def test_the_openapi_document_says_a_kept_document_may_not_be_ready(client):
                  "/api/v1/exports/facturx.zip"):  # fmt: skip
         assert "503" in paths[path]["get"]["responses"], path
     assert "503" not in paths["/api/v1/invoices/{invoice_id}/facturx.xml"]["get"]["responses"]
+
+
+def test_a_rendering_that_fails_leaves_the_document_issued_for_the_next_run(
+    session, settings, fleet, monkeypatch, caplog
+):
+    november_rides(session, fleet)
+    services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
+    draft = session.scalars(select(Invoice).where(Invoice.customer_id == fleet.customer_id)).one()
+
+    def broken(_document):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setitem(document_files.RENDERERS, files.PDF, broken)
+    issued = services.finalize_invoice(session, draft.id, DUE, settings=settings)
+
+    assert issued.number == "F-2026-000001" and issued.status == "finalized"
+    assert "the documents of F-2026-000001 could not be rendered" in caplog.text
+    assert document_files.missing_count(session) == 1
+    monkeypatch.undo()
+    assert render_missing_documents(session, DUE) == 2
