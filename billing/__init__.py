@@ -37,11 +37,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=settings.http_max_request_bytes,
     )
     app.extensions["billing.settings"] = settings
     app.extensions["billing.db"] = database or Database.from_url(settings.effective_database_url)
     app.extensions["billing.vehicle_directory"] = VehicleDirectory()
     app.teardown_appcontext(web.close_db_session)
+    app.before_request(web.refuse_oversized_body)
+    app.before_request(web.refuse_nul_in_url)
 
     api = web.Api(app, spec_kwargs=_spec_kwargs())
     app.register_error_handler(DomainError, web.handle_domain_error)
@@ -68,6 +71,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 def _spec_kwargs() -> dict[str, Any]:
+    from billing.web import ErrorResponsesPlugin
+
     return {
         "info": {
             "description": "Telemetry, metering, rating, statements and invoices for "
@@ -75,6 +80,7 @@ def _spec_kwargs() -> dict[str, Any]:
         },
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],
+        "extra_plugins": [ErrorResponsesPlugin()],
     }
 
 

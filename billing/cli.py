@@ -301,10 +301,10 @@ def _demo_simulation(vehicle_ids: list[str], broker, protocol: str) -> list[str]
 
 def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
     import gc
-
-    import waitress
+    import logging
 
     from billing import create_app
+    from billing.http_server import HttpServer
 
     flask_app = create_app(app.settings, app.database)
     # The application's objects live as long as the process: out of the collector's reach,
@@ -312,7 +312,15 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
     # dozen statements became under 1 ms; bench/statements.py).
     gc.freeze()
     click.echo(f"serving on http://{host}:{port}", err=True)
-    waitress.serve(flask_app, host=host, port=port, threads=threads, ident="billing")
+    logging.basicConfig()  # as waitress.serve did: its warnings reach stderr
+    server = HttpServer(
+        flask_app,
+        host,
+        port,
+        threads=threads,
+        max_request_bytes=app.settings.http_max_request_bytes,
+    )
+    server.run()
 
 
 @main.command()

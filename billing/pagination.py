@@ -7,6 +7,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 MAX_PER_PAGE = 500
+# Keeps the offset, (page - 1) * per_page, within what every database takes (64 bits).
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,13 @@ def as_utc(instant: datetime, name: str = "instant") -> datetime:
     return instant.astimezone(UTC)
 
 
+# The span of instants and periods taken from outside (API, CLI): from the Unix epoch, which
+# telemetry timestamps count from, to the last month whose following month and local
+# bounds exist in every time zone (Period(9999, 12).next() does not).
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class Period:
     """A calendar month, the billing period; ordered chronologically."""
@@ -52,15 +59,18 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> "Period":
-        """Parse "YYYY-MM" (e.g. "2026-11"); raise ValueError saying what is wrong."""
+        """Parse "YYYY-MM" (e.g. "2026-11") from 1970-01 to 9998-12; raise ValueError
+        saying what is wrong."""
         match = _PERIOD_PATTERN.fullmatch(text)
         if match is None:
             raise ValueError(f"period {text!r} is not in the form YYYY-MM, e.g. 2026-11")
         year, month = int(match[1]), int(match[2])
         if not 1 <= month <= 12:
             raise ValueError(f"period {text!r} has month {match[2]}; months run from 01 to 12")
-        if year == 0:
-            raise ValueError(f"period {text!r} has year 0000; years start at 0001")
+        if not FIRST_PERIOD.year <= year <= LAST_PERIOD.year:
+            raise ValueError(
+                f"period {text!r} is out of range; periods run from {FIRST_PERIOD} to {LAST_PERIOD}"
+            )
         return cls(year, month)
 
     @classmethod
@@ -95,6 +105,10 @@ class Period:
     def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """UTC instants [start, end) of local midnight on the 1st and on the next month's 1st."""
         return _day_start(self.first_day(), tz), _day_start(self.next().first_day(), tz)
+
+
+FIRST_PERIOD = Period(EARLIEST_INSTANT.year, 1)
+LAST_PERIOD = Period(LATEST_INSTANT.year - 1, 12)
 
 
 def _day_start(day: date, tz: ZoneInfo) -> datetime:

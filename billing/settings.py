@@ -114,6 +114,7 @@ class Settings:
     secret_key: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_max_request_bytes: int = 1024 * 1024
     default_timezone: str = "Europe/Paris"
     default_currency: str = "EUR"
     ingest: IngestSettings = field(default_factory=IngestSettings)

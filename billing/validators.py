@@ -1,17 +1,99 @@
-"""Field validators shared by the API schemas: identifiers French invoices depend on."""
+"""Field validators shared by the API schemas: identifiers French invoices depend on, the
+text rule every name and address follows, bounded decimals and instants."""
 
 import datetime
 import functools
 import re
+import unicodedata
 import zoneinfo
+from decimal import Decimal
 
 import marshmallow as ma
 
 from billing.money import MINOR_UNITS
+from billing.periods import EARLIEST_INSTANT, LATEST_INSTANT
 
 SIREN = re.compile(r"^\d{9}$")
 VAT_NUMBER = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+# ISO 3166-1 alpha-2, the officially assigned codes (249). User-assigned codes such as ZZ or
+# XK and the reserved ones are not countries an invoice can be addressed to.
+_ASSIGNED_COUNTRIES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRY_CODES = frozenset(_ASSIGNED_COUNTRIES.split())
+
+# Text refused in every name, address, reason and message id: C0 and C1 control characters
+# (NUL included) and DEL, which break files, terminals and PDF text; lone surrogates, which
+# no UTF-8 store can hold; and the bidirectional embedding, override and isolate controls,
+# which make a name display differently from what it holds ("Trojan Source").
+_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Multi-line text (notes) may also hold tabs and line breaks.
+_REFUSED_MULTILINE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+class UnsafeText(ValueError):
+    """Text holding a character the text rule refuses; the message names it."""
+
+
+def clean_text(value: str, *, multiline: bool = False) -> str:
+    """`value` in Unicode NFC, the one form text is stored and compared in.
+
+    Raise UnsafeText naming the first control, bidirectional-control or lone-surrogate
+    character and its position. The rule of every text field of the API and of the
+    telemetry contract's `msg_id`; `multiline` also lets tabs and line breaks through.
+    """
+    refused = (_REFUSED_MULTILINE if multiline else _REFUSED).search(value)
+    if refused is not None:
+        char = refused.group()
+        raise UnsafeText(
+            f"holds the {_character_kind(char)} U+{ord(char):04X} at position "
+            f"{refused.start()}; control and bidirectional characters are refused"
+        )
+    return unicodedata.normalize("NFC", value)
+
+
+def _character_kind(char: str) -> str:
+    if "\ud800" <= char <= "\udfff":
+        return "lone surrogate"
+    if unicodedata.category(char) == "Cf":
+        return "bidirectional control"
+    return "control character"
+
+
+class Text(ma.fields.String):
+    """A string under the text rule (`clean_text`): NFC, no control or bidirectional
+    characters; blank (empty or only spaces) refused unless `allow_blank`."""
+
+    def __init__(self, *, multiline: bool = False, allow_blank: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.multiline = multiline
+        self.allow_blank = allow_blank
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text = clean_text(text, multiline=self.multiline)
+        except UnsafeText as error:
+            raise ma.ValidationError(str(error)) from None
+        if not self.allow_blank and not text.strip():
+            raise ma.ValidationError("must not be blank")
+        return text
+
+
+def validate_country(value: str) -> None:
+    if value not in COUNTRY_CODES:
+        raise ma.ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code, e.g. FR")
 
 
 def validate_siren(value: str) -> None:
@@ -48,7 +130,63 @@ def validate_currency(value: str) -> None:
 
 
 class UTCDateTime(ma.fields.AwareDateTime):
-    """An RFC 3339 timestamp with an offset, loaded as UTC (time is UTC inside)."""
+    """An RFC 3339 timestamp with an offset, loaded as UTC (time is UTC inside), between
+    1970 and 9999 (the span periods and telemetry timestamps can take)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(datetime.UTC)
+        local = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            instant = local.astimezone(datetime.UTC)
+        except OverflowError:
+            instant = None
+        if instant is None or not EARLIEST_INSTANT <= instant < LATEST_INSTANT:
+            raise ma.ValidationError(
+                f"must be from {EARLIEST_INSTANT.isoformat()} and before "
+                f"{LATEST_INSTANT.isoformat()}"
+            )
+        return instant
+
+
+# The largest integer every database column of ours holds (versions, positions).
+MAX_INT32 = 2**31 - 1
+
+# Quantities, prices and amounts taken from requests: at most 12 digits before the point
+# and 6 after (DESIGN 2.4: unit prices carry up to 6 decimals), so that every figure the
+# rating engine derives stays exact within the 28 digits of the decimal context.
+DECIMAL_INTEGER_DIGITS = 12
+DECIMAL_PLACES = 6
+DECIMAL_PATTERN = rf"^[0-9]{{1,{DECIMAL_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_PLACES}}})?$"
+
+
+class BoundedDecimal(ma.fields.Decimal):
+    """A decimal number (a JSON string such as "612.5", or a number), at most 12 digits
+    before the point and 6 after; NaN and infinities are refused."""
+
+    default_error_messages = {  # noqa: RUF012 (marshmallow merges these per class)
+        "too_large": f"must have at most {DECIMAL_INTEGER_DIGITS} digits before the point",
+        "too_precise": f"must have at most {DECIMAL_PLACES} decimals",
+    }
+
+    def __init__(self, **kwargs):
+        metadata = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+        super().__init__(allow_nan=False, **kwargs)
+        self.metadata = {**metadata, **self.metadata}
+
+    def _validated(self, value):
+        number = super()._validated(value)
+        if number is None or not number.is_finite():
+            return number
+        # adjusted() and the exponent are read without arithmetic: 1E+999999999 would
+        # overflow the decimal context.
+        if number and number.adjusted() >= DECIMAL_INTEGER_DIGITS:
+            raise self.make_error("too_large")
+        if _places(number) > DECIMAL_PLACES:
+            raise self.make_error("too_precise")
+        return number
+
+
+def _places(number: Decimal) -> int:
+    """Decimals that matter: 1.500000000 has one."""
+    _sign, digits, exponent = number.as_tuple()
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing_zeros))

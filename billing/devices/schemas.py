@@ -6,8 +6,9 @@ from marshmallow import fields, validate
 from billing.devices.models import VEHICLE_ID_PATTERN
 from billing.mqtt import telemetry_topic
 from billing.validators import (
-    COUNTRY,
+    Text,
     UTCDateTime,
+    validate_country,
     validate_currency,
     validate_siren,
     validate_timezone,
@@ -17,19 +18,21 @@ from billing.web import PageArgs
 
 
 class AddressSchema(ma.Schema):
-    line1 = fields.String(required=True, validate=validate.Length(1, 200))
-    line2 = fields.String(load_default="", validate=validate.Length(0, 200))
-    postal_code = fields.String(required=True, validate=validate.Length(1, 20))
-    city = fields.String(required=True, validate=validate.Length(1, 100))
+    line1 = Text(required=True, validate=validate.Length(1, 200))
+    line2 = Text(load_default="", allow_blank=True, validate=validate.Length(0, 200))
+    postal_code = Text(required=True, validate=validate.Length(1, 20))
+    city = Text(required=True, validate=validate.Length(1, 100))
     country = fields.String(
-        required=True, validate=validate.Regexp(COUNTRY, error="an ISO 3166 code such as FR")
+        required=True,
+        validate=validate_country,
+        metadata={"pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2, e.g. FR"},
     )
 
 
 class CustomerSchema(ma.Schema):
     id = fields.String(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    email = fields.Email(required=True)
+    name = Text(required=True, validate=validate.Length(1, 200))
+    email = fields.Email(required=True, validate=validate.Length(1, 254))
     siren = fields.String(allow_none=True, validate=validate_siren)
     vat_number = fields.String(allow_none=True, validate=validate_vat_number)
     address = fields.Nested(AddressSchema, required=True)
@@ -62,7 +65,7 @@ class CustomerUpdateSchema(CustomerSchema):
 class FleetSchema(ma.Schema):
     id = fields.String(dump_only=True)
     customer_id = fields.String(required=True)
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
     status = fields.String(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -70,7 +73,7 @@ class FleetSchema(ma.Schema):
 
 
 class FleetUpdateSchema(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
 
 
 VEHICLE_ID_ERROR = "letters, digits, '_' and '-' only, 1 to 64 characters"
@@ -107,10 +110,12 @@ class VehicleSchema(ma.Schema):
         dump_only=True,
         metadata={"description": "fleet history, oldest first; a future start is scheduled"},
     )
-    model = fields.String(required=True, validate=validate.Length(1, 64))
-    serial = fields.String(required=True, validate=validate.Length(1, 64))
+    model = Text(required=True, validate=validate.Length(1, 64))
+    serial = Text(required=True, validate=validate.Length(1, 64))
     commissioned_on = fields.Date(allow_none=True)
-    notes = fields.String(load_default="", validate=validate.Length(0, 2000))
+    notes = Text(
+        load_default="", multiline=True, allow_blank=True, validate=validate.Length(0, 2000)
+    )
     status = fields.String(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -148,18 +153,19 @@ class VehicleUpdateSchema(ma.Schema):
             "(up to max_backdate_days) it applies at once; in the future it is scheduled"
         }
     )
-    model = fields.String(validate=validate.Length(1, 64))
-    notes = fields.String(validate=validate.Length(0, 2000))
+    model = Text(validate=validate.Length(1, 64))
+    notes = Text(multiline=True, allow_blank=True, validate=validate.Length(0, 2000))
 
 
 PLAN_CODE = r"^[a-z0-9-]{1,40}$"
+PLAN_CODE_ERROR = "lower-case letters, digits and '-', 1 to 40 characters"
 
 
 class PlanAssignmentSchema(ma.Schema):
     id = fields.String(dump_only=True)
     vehicle_id = fields.String(dump_only=True)
     plan_code = fields.String(
-        required=True, validate=validate.Regexp(PLAN_CODE, error="[a-z0-9-]{1,40}")
+        required=True, validate=validate.Regexp(PLAN_CODE, error=PLAN_CODE_ERROR)
     )
     plan_version = fields.Integer(dump_only=True, allow_none=True)
     effective_at = UTCDateTime(required=True)

@@ -2,12 +2,11 @@
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.devices import schemas, services
 from billing.devices.membership import MembershipRules
-from billing.web import current_principal, db_session, page_body, page_schema, roles
+from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint(
     "registry", __name__, url_prefix="/api/v1", description="Customers, fleets, vehicles"

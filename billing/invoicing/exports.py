@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from billing.csv_cells import spreadsheet_safe
 from billing.invoicing.documents import (
     REVERSE_CHARGE,
     DocumentLine,
@@ -217,4 +218,4 @@ def _csv_value(value: object) -> str:
         return format(value, "f")  # never an exponent: 1E+2 → "100"
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return spreadsheet_safe(str(value))

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 from billing.invoicing.models import KINDS, STATUSES, Invoice
 from billing.money import round_money
 from billing.pricing.schemas import NUMBER, PeriodField
-from billing.validators import UTCDateTime
+from billing.validators import MAX_INT32, BoundedDecimal, Text, UTCDateTime
 from billing.web import PageArgs
 
 
@@ -35,22 +35,20 @@ class ExportArgs(ma.Schema):
 
 
 class VoidSchema(ma.Schema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = Text(required=True, multiline=True, validate=validate.Length(1, 500))
 
 
 class CreditedLineSchema(ma.Schema):
-    position = fields.Integer(required=True, validate=validate.Range(min=1))
-    amount = fields.Decimal(
-        as_string=True, metadata={**NUMBER, "description": "default: all that is left"}
-    )
+    position = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT32))
+    amount = BoundedDecimal(metadata={"description": "default: all that is left"})
 
 
 class CreditNoteRequestSchema(ma.Schema):
     """Lines of the invoice to credit, or an amount before VAT spread over its VAT rates."""
 
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = Text(required=True, multiline=True, validate=validate.Length(1, 500))
     lines = fields.List(fields.Nested(CreditedLineSchema), load_default=list)
-    amount = fields.Decimal(as_string=True, metadata=NUMBER)
+    amount = BoundedDecimal()
 
 
 class AmountString(fields.Field):

@@ -4,13 +4,12 @@ have no access to invoices."""
 
 from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.invoicing import credit_notes, files, schemas, services
 from billing.invoicing.credit_notes import CreditedLine
 from billing.settings import Settings
-from billing.web import current_principal, db_session, page_body, page_schema, roles
+from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint(
     "invoices", __name__, url_prefix="/api/v1", description="Invoices, credit notes, exports"

@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 
 from billing.metering.queries import GRANULARITIES
 from billing.metering.telemetry import REASONS
+from billing.pricing.schemas import DecimalString, PeriodField
 from billing.validators import UTCDateTime
 from billing.web import PageArgs
 
@@ -91,10 +92,10 @@ class ReplayResultSchema(ma.Schema):
 
 
 class UsageSchema(ma.Schema):
-    distance_km = fields.Decimal(as_string=True)
-    energy_kwh = fields.Decimal(as_string=True)
+    distance_km = DecimalString()
+    energy_kwh = DecimalString()
     trips = fields.Integer()
-    trip_minutes = fields.Decimal(as_string=True)
+    trip_minutes = DecimalString()
     active_days = fields.Integer()
 
 
@@ -130,8 +131,7 @@ class VehicleUsageSchema(ma.Schema):
 
 
 class PeriodArgs(ma.Schema):
-    period = fields.String(
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM"),
+    period = PeriodField(
         metadata={"description": "YYYY-MM; default: the current month in the customer's zone"},
     )
 
@@ -141,7 +141,7 @@ class SegmentSchema(ma.Schema):
     plan_version = fields.Integer(allow_none=True)
     start = UTCDateTime()
     end = UTCDateTime()
-    vehicle_days = fields.Decimal(as_string=True)
+    vehicle_days = DecimalString()
     usage = fields.Nested(UsageSchema)
 
 

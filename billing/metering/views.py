@@ -1,17 +1,24 @@
 """Telemetry over HTTP (backfill, gateways without MQTT), the rejected-messages store,
 usage queries and anomalies."""
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.devices.services import get_vehicle
 from billing.errors import Invalid
 from billing.metering import anomalies, schemas, services
 from billing.mqtt import telemetry_topic
-from billing.periods import Period
-from billing.web import current_principal, db_session, page_body, page_schema, roles
+from billing.web import (
+    ROW_ID,
+    Blueprint,
+    current_principal,
+    db_session,
+    page_body,
+    page_schema,
+    request_body,
+    roles,
+)
 
 blp = Blueprint("telemetry", __name__, url_prefix="/api/v1", description="Telemetry")
 
@@ -60,7 +67,7 @@ class VehicleTelemetry(MethodView):
         """
         session = db_session()
         get_vehicle(session, current_principal(), vehicle_id)
-        message = services.IncomingMessage(telemetry_topic(vehicle_id), request.get_data(), "http")
+        message = services.IncomingMessage(telemetry_topic(vehicle_id), request_body(), "http")
         outcome = services.store_telemetry(
             session,
             [message],
@@ -97,7 +104,7 @@ class RejectedMessages(MethodView):
         return jsonify(REJECTED_PAGE(exclude=exclude).dump(page_body(page)))
 
 
-@blp.route("/rejected-messages/<int:message_id>")
+@blp.route(f"/rejected-messages/<{ROW_ID}:message_id>")
 class RejectedMessage(MethodView):
     @roles("admin", "operator")
     @blp.response(200, schemas.RejectedMessageSchema)
@@ -105,7 +112,7 @@ class RejectedMessage(MethodView):
         return services.get_rejected_message(db_session(), message_id, _fleet_scope())
 
 
-@blp.route("/rejected-messages/<int:message_id>/replay")
+@blp.route(f"/rejected-messages/<{ROW_ID}:message_id>/replay")
 class ReplayRejectedMessage(MethodView):
     @roles("admin", "operator")
     @blp.response(200, schemas.ReplayResultSchema)
@@ -170,9 +177,8 @@ class CustomerUsage(MethodView):
     @blp.response(200, schemas.CustomerUsageSchema)
     def get(self, args, customer_id):
         """A customer's usage in a calendar month, per vehicle, cut at plan changes."""
-        period = Period.parse(args["period"]) if args.get("period") else None
         result = services.customer_usage(
-            db_session(), current_principal(), customer_id, period, utcnow()
+            db_session(), current_principal(), customer_id, args.get("period"), utcnow()
         )
         return {
             "customer_id": customer_id,
@@ -234,7 +240,7 @@ def _decide(anomaly_id: int, decision: str):
     )
 
 
-@blp.route("/anomalies/<int:anomaly_id>/accept")
+@blp.route(f"/anomalies/<{ROW_ID}:anomaly_id>/accept")
 class AcceptAnomaly(MethodView):
     @roles("admin", "operator")
     @blp.response(200, schemas.AnomalySchema)
@@ -243,7 +249,7 @@ class AcceptAnomaly(MethodView):
         return _decide(anomaly_id, "accepted")
 
 
-@blp.route("/anomalies/<int:anomaly_id>/reject")
+@blp.route(f"/anomalies/<{ROW_ID}:anomaly_id>/reject")
 class RejectAnomaly(MethodView):
     @roles("admin", "operator")
     @blp.response(200, schemas.AnomalySchema)

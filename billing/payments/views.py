@@ -7,13 +7,12 @@ header, an HMAC of the body with the endpoint's signing secret.
 import marshmallow as ma
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.errors import DomainError
 from billing.payments import services
 from billing.payments.gateway import StripeGateway
-from billing.web import db_session
+from billing.web import Blueprint, db_session, request_body
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Collection through Stripe")
 
@@ -52,9 +51,7 @@ class StripeWebhook(MethodView):
         changes nothing. Other event types are acknowledged and ignored. 404 when
         collection through Stripe is not configured.
         """
-        event = _gateway().parse_webhook(
-            request.get_data(), request.headers.get("Stripe-Signature")
-        )
+        event = _gateway().parse_webhook(request_body(), request.headers.get("Stripe-Signature"))
         outcome = services.record_webhook_event(db_session(), event, utcnow())
         return {"id": event.id, "type": event.type, "outcome": outcome}
 

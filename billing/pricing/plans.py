@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billing.money import MINOR_UNITS, ZERO, UnknownCurrency
+from billing.validators import UnsafeText, clean_text
 
 METRICS = ("distance_km", "energy_kwh", "trips", "trip_minutes", "active_days", "vehicle_days")
 MODELS = ("flat", "per_unit", "graduated", "volume", "package")
@@ -141,7 +142,9 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
     if code is not None and not CODE_PATTERN.fullmatch(code):
         errors.add("code", f"must match {CODE_PATTERN.pattern}")
     name = _text(data, "name", "", errors)
-    description = _text(data, "description", "", errors, required=False, max_length=None)
+    description = _text(
+        data, "description", "", errors, required=False, max_length=None, multiline=True
+    )
     currency = _text(data, "currency", "", errors)
     if currency is not None and currency not in MINOR_UNITS:
         errors.add("currency", str(UnknownCurrency(currency)))
@@ -337,7 +340,10 @@ def _text(
     *,
     required: bool = True,
     max_length: int | None = MAX_NAME_LENGTH,
+    multiline: bool = False,
 ) -> str | None:
+    """A string under the text rule (`clean_text`); one given must not be blank, except a
+    multi-line text (a description may be empty)."""
     value = data.get(field)
     where = _join(path, field)
     if value is None:
@@ -347,8 +353,13 @@ def _text(
     if not isinstance(value, str):
         errors.add(where, "must be a string")
         return None
-    if required and not value.strip():
-        errors.add(where, "must not be empty")
+    try:
+        value = clean_text(value, multiline=multiline)
+    except UnsafeText as error:
+        errors.add(where, str(error))
+        return None
+    if not multiline and not value.strip():
+        errors.add(where, "must not be blank")
     if max_length is not None and len(value) > max_length:
         errors.add(where, f"must be at most {max_length} characters")
     return value

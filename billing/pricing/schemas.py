@@ -10,7 +10,6 @@ Amounts and quantities leave as decimal strings ("0.08"), never as JSON numbers.
 """
 
 import dataclasses
-from decimal import Decimal
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -18,7 +17,7 @@ from marshmallow import fields, validate
 from billing.periods import Period
 from billing.pricing.plans import METRICS, MODELS, SCOPES, Plan, plan_to_dict
 from billing.pricing.rating import RatedLine
-from billing.validators import UTCDateTime
+from billing.validators import MAX_INT32, BoundedDecimal, UTCDateTime
 from billing.web import PageArgs
 
 NUMBER = {"type": "string", "example": "0.08", "description": "a decimal, as a string"}
@@ -27,12 +26,20 @@ NUMBER = {"type": "string", "example": "0.08", "description": "a decimal, as a s
 class DecimalString(fields.String):
     """A Decimal written in plain notation, never with an exponent: 1E+2 leaves as "100"."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {"format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", **self.metadata}
+
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format(value, "f")
 
 
 class PeriodField(fields.String):
-    """A billing month, "YYYY-MM"."""
+    """A billing month, "YYYY-MM", from 1970-01 to 9998-12."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
@@ -115,7 +122,8 @@ class PlanSchema(ma.Schema):
 
 class PlanQueryArgs(ma.Schema):
     version = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "default: the latest"}
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "default: the latest"},
     )
 
 
@@ -137,13 +145,12 @@ class PreviewRequestSchema(ma.Schema):
                 error="unknown metric {input}; known: {choices} (vehicle_days is `days`)",
             )
         ),
-        values=fields.Decimal(validate=validate.Range(min=Decimal(0)), allow_nan=False),
+        values=BoundedDecimal(validate=validate.Range(min=0)),
         load_default=dict,
         metadata={"example": {"distance_km": "612.5", "trips": "40"}},
     )
-    days = fields.Decimal(
-        allow_nan=False,
-        validate=validate.Range(min=Decimal(0)),
+    days = BoundedDecimal(
+        validate=validate.Range(min=0),
         metadata={"description": "days on the plan in the period (default: all of them)"},
     )
     days_in_period = fields.Integer(
@@ -151,7 +158,8 @@ class PreviewRequestSchema(ma.Schema):
     )
     period = PeriodField(metadata={"example": "2026-11", "description": "sets days_in_period"})
     version = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "default: the latest"}
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "default: the latest"},
     )
 
 

@@ -2,12 +2,11 @@
 (admin), preview a price, and move vehicles to a plan's latest version."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.devices.schemas import PlanAssignmentSchema
 from billing.pricing import schemas, services
-from billing.web import db_session, page_body, page_schema, roles
+from billing.web import Blueprint, db_session, page_body, page_schema, roles
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="Pricing plans")
 

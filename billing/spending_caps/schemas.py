@@ -4,16 +4,15 @@ import marshmallow as ma
 from marshmallow import fields
 
 from billing.pricing.schemas import DecimalString
-from billing.validators import UTCDateTime
+from billing.validators import BoundedDecimal, UTCDateTime
 
 NUMBER = {"type": "string", "example": "250.00", "description": "a decimal, as a string"}
 
 
 class SpendingCapRequestSchema(ma.Schema):
-    amount = fields.Decimal(
+    amount = BoundedDecimal(
         required=True,
         allow_none=True,
-        as_string=True,
         metadata={**NUMBER, "description": "net of VAT per period; null: no cap from then"},
     )
     include_flat_fees = fields.Boolean(

@@ -1,13 +1,12 @@
 """Spending caps of a customer's contract, per period."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.errors import Invalid
 from billing.periods import Period
 from billing.spending_caps import schemas, services
-from billing.web import current_principal, db_session, roles
+from billing.web import Blueprint, current_principal, db_session, roles
 
 blp = Blueprint(
     "spending_caps", __name__, url_prefix="/api/v1", description="Spending caps of customers"

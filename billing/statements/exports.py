@@ -4,7 +4,8 @@ One row per vehicle, segment and charge, then the discount of a spending cap (a 
 VAT rate), then the totals: a row per VAT rate (base and
 VAT), then HT, VAT and TTC; for a month in progress, the projected totals follow. Numbers
 are exact decimals with a dot and no thousands separator; times are RFC 3339 UTC; UTF-8.
-The `row` column says what each row is.
+The `row` column says what each row is. Text that a spreadsheet would run as a formula
+is written with a leading apostrophe (`spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import csv
 import io
 from decimal import Decimal
 
+from billing.csv_cells import spreadsheet_safe
 from billing.pricing.caps import CAP_METRIC, CAP_MODEL
 from billing.pricing.totals import Totals
 from billing.statements.services import CustomerStatement
@@ -32,7 +34,7 @@ CAP_DISCOUNT = "cap_discount"
 def statement_csv(result: CustomerStatement) -> str:
     """The statement as CSV text, header row first."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\r\n")
+    writer = _SafeDictWriter(buffer, COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     currency = result.statement.currency
     for vehicle in result.vehicles:
@@ -83,6 +85,19 @@ def statement_csv(result: CustomerStatement) -> str:
     if result.projection is not None:
         writer.writerows(_total_rows(result.projection.totals, "projected_", currency))
     return buffer.getvalue()
+
+
+class _SafeDictWriter(csv.DictWriter):
+    """Every cell through `spreadsheet_safe`, whichever column it is in."""
+
+    def writerow(self, rowdict):
+        return super().writerow(
+            {k: "" if v is None else spreadsheet_safe(str(v)) for k, v in rowdict.items()}
+        )
+
+    def writerows(self, rowdicts):
+        for rowdict in rowdicts:
+            self.writerow(rowdict)
 
 
 def csv_filename(result: CustomerStatement) -> str:

@@ -4,11 +4,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from billing.db import utcnow
 from billing.statements import exports, schemas, services, unattributed
-from billing.web import current_principal, db_session, roles
+from billing.web import Blueprint, current_principal, db_session, roles
 
 blp = Blueprint("statements", __name__, url_prefix="/api/v1", description="Usage statements")
 

@@ -17,6 +17,7 @@ from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from billing.spending_caps.services import set_spending_cap
+from billing.web import ROW_ID
 from tests.conftest import NOW, auth, customer_payload
 from tests.integration.invoicing import issued_invoice
 
@@ -130,8 +131,8 @@ ROUTE_PARAMETERS = {
     "{customer}": "<customer_id>",
     "{fleet}": "<fleet_id>",
     "{vehicle}": "<vehicle_id>",
-    "{rejected}": "<int:message_id>",
-    "{anomaly}": "<int:anomaly_id>",
+    "{rejected}": f"<{ROW_ID}:message_id>",
+    "{anomaly}": f"<{ROW_ID}:anomaly_id>",
     "{plan}": "<code>",
     "{invoice}": "<invoice_id>",
     "{period}": "<period>",

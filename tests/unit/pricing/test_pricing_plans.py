@@ -168,8 +168,11 @@ PLAN_RULES = [
     ("bad code", {"code": "Urbain 2"}, "code", "must match [a-z0-9-]{1,40}"),
     ("code too long", {"code": "a" * 41}, "code", "must match [a-z0-9-]{1,40}"),
     ("no code", {"code": None}, "code", "required"),
-    ("blank name", {"name": "  "}, "name", "must not be empty"),
+    ("blank name", {"name": "  "}, "name", "must not be blank"),
     ("name not text", {"name": 12}, "name", "must be a string"),
+    ("NUL in name", {"name": "Urbain\x00"}, "name", "control character U+0000"),
+    ("bidi override in name", {"name": "Urbain \u202e"}, "name", "bidirectional control U+202E"),
+    ("escape in description", {"description": "a\x1b[31m"}, "description", "U+001B"),
     ("unknown currency", {"currency": "XBT"}, "currency", "unknown currency 'XBT'"),
     ("vat rate 100", {"vat_rate": "100"}, "vat_rate", "must be less than 100"),
     ("negative vat rate", {"vat_rate": "-5.5"}, "vat_rate", "must not be negative"),
@@ -183,6 +186,8 @@ PLAN_RULES = [
 
 # (what is wrong, the plan's only charge, field path under charges.0, message)
 CHARGE_RULES = [
+    ("blank charge name", {**PER_KM, "name": " "}, "name", "must not be blank"),
+    ("tab in charge name", {**PER_KM, "name": "km\tprix"}, "name", "control character U+0009"),
     ("unknown metric", {**PER_KM, "metric": "miles"}, "metric", "unknown metric 'miles'"),
     ("unknown model", {**PER_KM, "model": "tiered"}, "model", "unknown model 'tiered'"),
     ("unknown scope", {**PER_KM, "scope": "fleet"}, "scope", "unknown scope 'fleet'"),
@@ -327,3 +332,9 @@ def test_a_document_that_is_not_an_object_is_refused() -> None:
 def test_plan_invalid_message_summarises_the_errors() -> None:
     with pytest.raises(PlanInvalid, match=r"invalid plan: vat_rate: must be less than 100"):
         parse_plan(plan_data(vat_rate=100))
+
+
+def test_plan_names_are_stored_in_nfc() -> None:
+    plan = parse_plan(plan_data(name="Urbain — e\u0301te\u0301"))  # e + combining acute
+
+    assert plan.name == "Urbain — été"

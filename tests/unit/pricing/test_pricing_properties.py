@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import string
+import unicodedata
 from collections import defaultdict
 from decimal import Decimal as D
 from random import Random
@@ -43,10 +44,21 @@ def tier_lists(draw: st.DrawFn, max_bounds: int = 4) -> tuple[Tier, ...]:
     return (*tiers, Tier(None, draw(prices), draw(amounts)))
 
 
+def texts(*, min_size: int = 0, max_size: int, multiline: bool = False) -> st.SearchStrategy:
+    """Text the text rule takes: in NFC, without control (but tabs and line breaks in
+    multi-line text), format (bidirectional controls among them) or surrogate characters."""
+    allowed = st.characters(
+        exclude_categories=("Cc", "Cf", "Cs"), include_characters="\t\n" if multiline else ""
+    )
+    return st.text(allowed, min_size=min_size, max_size=max_size).map(
+        lambda text: unicodedata.normalize("NFC", text)
+    )
+
+
 @st.composite
 def charges(draw: st.DrawFn) -> Charge:
     model = draw(st.sampled_from(MODELS))
-    name = draw(st.none() | st.text(max_size=20))
+    name = draw(st.none() | texts(min_size=1, max_size=20).filter(str.strip))
     if model == "flat":
         return Charge("vehicle_days", "flat", name=name, amount=draw(amounts))
     minimum, maximum = draw(st.none() | amounts), draw(st.none() | amounts)
@@ -76,11 +88,11 @@ def model_fields(model: str) -> st.SearchStrategy[dict]:
 plans = st.builds(
     Plan,
     code=st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=40),
-    name=st.text(min_size=1, max_size=40).filter(str.strip),
+    name=texts(min_size=1, max_size=40).filter(str.strip),
     currency=st.sampled_from(sorted(MINOR_UNITS)),
     vat_rate=st.decimals(min_value=0, max_value="99.99", places=2),
     charges=st.lists(charges(), min_size=1, max_size=4).map(tuple),
-    description=st.text(max_size=40),
+    description=texts(max_size=40, multiline=True),
 )
 
 
