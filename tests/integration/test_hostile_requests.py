@@ -447,3 +447,19 @@ def test_a_json_body_round_trips_the_formula_untouched(client, keys):
 
     assert response.status_code == 201
     assert json.loads(response.data)["name"] == FORMULA  # only CSV cells are escaped
+
+
+def test_a_telemetry_body_nested_too_deeply_is_kept_as_a_rejected_message(client, keys, registry):
+    # The generic JSON guard leaves telemetry to its own decoder: the body is kept.
+    body = '{"msg_id": "deep-1", "ts": "2026-11-15T09:00:00Z", "x": ' + "[" * 10_000
+    response = client.post(
+        f"/api/v1/vehicles/{registry.vehicle_id}/telemetry",
+        data=body + "]" * 10_000 + "}",
+        headers=auth(keys["operator"]),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422, response.json
+    listed = client.get("/api/v1/rejected-messages", headers=auth(keys["operator"])).json
+    assert listed["total"] == 1
+    assert listed["items"][0]["vehicle_id"] == registry.vehicle_id
