@@ -127,7 +127,7 @@ def test_finance_sets_a_cap_and_the_customer_reads_it(client, keys, registry):
         ("2020-01", {"amount": "1.00"}, "period", "caps change from the current period"),
         ("x" * 5000, {"amount": "1.00"}, "period", "is not in the form YYYY-MM"),
         ("2099-01", {"amount": "-1"}, "amount", "must be within 0 and"),
-        ("2099-01", {"amount": "1e13"}, "amount", "must be within 0 and"),
+        ("2099-01", {"amount": "1e13"}, "amount", "at most 12 digits before the point"),
         ("2099-01", {"amount": "1.005"}, "amount", "minor unit of EUR"),
         ("2099-01", {"amount": "NaN"}, "amount", "Special numeric values"),
         ("2099-01", {"amount": "lots"}, "amount", "Not a valid number"),
