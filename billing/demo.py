@@ -85,7 +85,7 @@ def demo_backfill_start(now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 def seed_demo_history(session: Session, settings: Settings, now: dt.datetime) -> str | None:
     """Give the demo a closed, invoiced previous month: its telemetry, its finalized
-    invoice (PDF and Factur-X render at their first download, once) and so a FEC of this
+    invoice (its PDF and Factur-X rendered when it is finalized) and so a FEC of this
     month. Returns the invoice number, or None when the seller's settings cannot issue one.
 
     The history is a few rides a day per scooter, compact so that `billing run` starts

@@ -44,8 +44,8 @@ def test_the_demo_starts_with_its_previous_month_invoiced_and_its_documents_read
     statement = get_statement(session, SYSTEM, invoice.customer_id, previous, now)
     assert statement.statement.totals.gross == invoice.total_gross
     assert statement.invoiced.invoice_numbers == (number,)
-    pdf = files.document_file(session, SYSTEM, invoice.id, files.PDF, now)
-    xml = files.document_file(session, SYSTEM, invoice.id, files.XML, now)
+    pdf = files.document_file(session, SYSTEM, invoice.id, files.PDF)
+    xml = files.document_file(session, SYSTEM, invoice.id, files.XML)
     assert pdf.content.startswith(b"%PDF") and number.encode() in xml.content
     fec = files.fec(session, Period.containing(now, PARIS), settings.seller.siren)
     assert number in fec.content.decode("iso-8859-15")
