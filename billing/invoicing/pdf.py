@@ -21,7 +21,8 @@ import jinja2
 
 with warnings.catch_warnings():
     # Without the system library libharfbuzz-subset0 WeasyPrint falls back to fontTools to
-    # subset fonts (slower, same output) and warns at import; install it where you can.
+    # subset fonts (twice as slow, output not byte-stable) and warns at import; `make install`
+    # installs it (config/system-packages.txt).
     warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
     import weasyprint
 
