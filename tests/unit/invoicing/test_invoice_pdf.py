@@ -10,18 +10,13 @@ from pypdf import PdfReader
 
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.pdf import group_lines, render_facturx_pdf, render_html, render_pdf
+from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.filterwarnings(
     # WeasyPrint 70 opens its sRGB profile for PDF/A output intents without closing it
     # (weasyprint/pdf/__init__.py); the leak is WeasyPrint's, once per PDF/A rendering.
     r"ignore:unclosed file <_io\.BufferedReader name='[^']*sRGB2014\.icc'>:ResourceWarning"
 )
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text of every page, any run of spaces (no-break ones too) as one plain space."""
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 def test_an_invoice_shows_parties_dates_lines_totals_and_payment_details(samples):
