@@ -33,12 +33,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_health(base: str, timeout: float = 20) -> dict:
+def wait_for_health(base: str, process: subprocess.Popen, timeout: float = 300) -> dict:
+    """/healthz once the web role serves: it prints its URL first, then imports the app,
+    which takes a while on a loaded machine; fails at once if `billing run` exits."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return get(f"{base}/healthz")
         except OSError:
+            assert process.poll() is None, f"billing run exited with {process.returncode}"
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -81,7 +84,7 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
     try:
         lines = wait_for_lines(process, ["Billing API:", "Admin key:"], timeout=60)
         base, key = lines["Billing API:"], lines["Admin key:"]
-        assert wait_for_health(base) == {"status": "ok"}
+        assert wait_for_health(base, process) == {"status": "ok"}
         customers = get(f"{base}/api/v1/customers", key)["items"]
         assert [c["name"] for c in customers] == ["Livraisons Picardes SAS"]
         usage_url = f"{base}/api/v1/customers/{customers[0]['id']}/usage"
