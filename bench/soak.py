@@ -56,8 +56,10 @@ from billing.mqtt import telemetry_topic
 # Memory may settle during the first quarter; beyond this, growth is a leak to look at.
 RSS_GROWTH = 1.25  # last quarter at most 25 % above the first, plus:
 RSS_SLACK_MB = 10.0
-# Metering runs every second: a lag that stays under this is one that keeps up.
-LAG_BOUND_S = 30.0
+# Metering runs every second and falls behind in bursts when other work takes the CPU
+# (30 s seen in quick runs at a load average of 20); a lag that grows without bound
+# passes this within minutes of a full run.
+LAG_BOUND_S = 60.0
 # Readings published but not stored: the ingest keeps up when it stays under this many
 # seconds of the stream.
 BACKLOG_BOUND_S = 10.0
