@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install system doctor run test lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,12 +17,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create the virtualenv and install the project with its dev tools
+# The system packages first (config/system-packages.txt): a few milliseconds when present.
+system: ## Install the missing system packages (as root with apt) or print the command
+	@$(PYTHON) scripts/machine.py install
 
-run: $(STAMP) ## Run everything on this machine (SQLite, embedded broker, demo data)
+install: system $(STAMP) ## Install the system packages, create the virtualenv, install the project
+
+doctor: ## Show which optional system components are present, missing or degraded
+	@$(PYTHON) scripts/machine.py doctor
+
+run: install ## Run everything on this machine (SQLite, embedded broker, demo data)
 	$(BIN)/billing run
 
-lint: $(STAMP) ## Check style (ruff)
+lint: install ## Check style (ruff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -33,7 +40,7 @@ format: $(STAMP) ## Fix what ruff can fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## Run every benchmark in quick mode
+bench: install ## Run every benchmark in quick mode
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 clean: ## Remove the virtualenv, caches and the embedded data directory

@@ -250,3 +250,65 @@ def seed_fleet(url: str, name: str, vehicle_ids: list[str], held_from: dt.dateti
         )
         session.commit()
     db.engine.dispose()
+
+
+class BillingRole:
+    """A `billing <command>` child process (ingest, schedule, serve) that a benchmark can
+    kill and start again, as a supervisor would; each start logs to its own file."""
+
+    def __init__(self, name: str, args: list[str], environment: dict[str, str], logs: Path):
+        self.name, self.args, self.environment, self.logs = name, args, environment, logs
+        self.starts = 0
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{self.name}-{self.starts}.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "billing.cli", *self.args],
+                env={**os.environ, **self.environment},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last commit, no disconnect."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+
+def project_mosquitto(directory: Path, accounts, port: int = 0):
+    """Mosquitto as `billing run` starts it (config/mosquitto.conf, persistence, password
+    and ACL files from `accounts`) in `directory`; `port` 0 takes a free one, the previous
+    port restarts it where it was with its saved sessions and queued messages."""
+    from billing.broker import EmbeddedBroker
+    from billing.settings import load_settings
+
+    if shutil.which("mosquitto") is None:
+        raise RuntimeError("mosquitto is not installed (make install; make doctor)")
+    settings = load_settings(
+        data_dir=directory, mqtt_url="", broker={"port": port, "refresh_seconds": 0}
+    )
+    return EmbeddedBroker.start(settings, accounts, backend="mosquitto")
+
+
+def metering_lag_s(db: Database) -> float:
+    """Age of the oldest stored reading not yet in the usage (`billing_metering_lag_seconds`)."""
+    from sqlalchemy import func, select
+
+    from billing.db import utcnow
+    from billing.metering.models import MeteringQueue
+
+    with db.session() as session:
+        oldest = session.scalar(select(func.min(MeteringQueue.enqueued_at)))
+    return (utcnow() - oldest).total_seconds() if oldest else 0.0

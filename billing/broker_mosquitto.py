@@ -37,7 +37,9 @@ class MosquittoBroker(EmbeddedBroker):
     """Mosquitto as a child process, configured from config/mosquitto.conf."""
 
     protocol = mqtt.MQTTv5
-    TIMEOUT_S = 10.0
+    # Generous: on a loaded machine a start (or a CONNACK) takes seconds, and giving up
+    # makes `billing run` fail where waiting would have worked.
+    TIMEOUT_S = 60.0
 
     def __init__(
         self, settings: Settings, accounts: Callable[[], BrokerAccounts], port: int, binary: str
@@ -117,7 +119,7 @@ class MosquittoBroker(EmbeddedBroker):
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Mosquitto exited at start:\n{self._log_tail()}")
-            if _login_accepted(self.address, self.protocol):
+            if _login_accepted(self.address, self.protocol, deadline - time.monotonic()):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"Mosquitto did not accept the ingest login:\n{self._log_tail()}")

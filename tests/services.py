@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,18 @@ def missing_service(reason: str) -> None:
     if require_services():
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+def require_program(program: str, package: str) -> str:
+    """The path of `program`; skips (or fails, in CI) naming the Debian package that brings
+    it, which `make install` installs from config/system-packages.txt."""
+    path = shutil.which(program)
+    if path is None:
+        missing_service(
+            f"{program} is not installed (Debian package {package}, installed by `make install`"
+            " as root; `make doctor` lists what is missing)"
+        )
+    return path
 
 
 def configured_database_url() -> str | None:
@@ -54,7 +67,9 @@ def scratch_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped afterwards."""
     server = postgres_server_url()
     if server is None:
-        missing_service("PostgreSQL is not reachable")
+        missing_service(
+            "PostgreSQL is not reachable (set DATABASE_URL, or run it on 127.0.0.1:5432)"
+        )
     name = f"billing_scratch_{secrets.token_hex(4)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -1,13 +1,12 @@
 """Broker security with a real Mosquitto, started with the project's configuration and the
 exported password and ACL files: each vehicle publishes for itself only (docs/telemetry.md)."""
 
-import time
-
 import paho.mqtt.client as mqtt
 import pytest
 
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, telemetry_topic
-from tests.brokers import QUIET_S, TIMEOUT_S, AccountBook, RecordingClient
+from tests.brokers import QUIET_S, AccountBook, RecordingClient
+from tests.waiting import wait_for_progress
 
 pytestmark = pytest.mark.mqtt
 
@@ -116,11 +115,14 @@ def test_ingest_processes_share_the_stream_through_a_shared_subscription(account
             for number in range(10):
                 vehicle.publish(telemetry_topic("VEH-1"), str(number).encode())
         received = {first: [], second: []}
-        deadline = time.monotonic() + TIMEOUT_S
-        while sum(map(len, received.values())) < 10 and time.monotonic() < deadline:
+
+        def take_what_came() -> int:
             for client, payloads in received.items():
-                if (message := client.next_message(timeout=0.01)) is not None:
+                while (message := client.next_message(timeout=0)) is not None:
                     payloads.append(int(message.payload))
+            return sum(map(len, received.values()))
+
+        wait_for_progress(take_what_came, lambda count: count >= 10, "10 messages")
         assert first.next_message(timeout=QUIET_S) is None
         assert second.next_message(timeout=0) is None
     assert sorted(received[first] + received[second]) == list(range(10))  # each once

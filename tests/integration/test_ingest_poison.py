@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -29,8 +30,8 @@ from tests.integration.test_ingest import (
     publish_all,
     running_consumer,
     stored_count,
-    wait_until,
 )
+from tests.waiting import wait_for_progress
 
 pytestmark = pytest.mark.mqtt
 
@@ -89,11 +90,14 @@ def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet
     ):
         gateway = broker.address.with_credentials(GATEWAY, password)
         publish_all(gateway, messages)
-        wait_until(lambda: stored_count(fleet) == 1000, what="the 1000 good readings")
-        wait_until(lambda: len(rejected(fleet)) == len(POISONS), what="the poisons rejected")
+        wait_for_progress(partial(stored_count, fleet), lambda n: n >= 1000, "1000 good readings")
+        wait_for_progress(
+            lambda: len(rejected(fleet)), lambda n: n >= len(POISONS), "the poisons rejected"
+        )
         # Alive and consuming: one more good reading goes through.
         publish_all(gateway, good_messages(1001)[1000:])
-        wait_until(lambda: stored_count(fleet) == 1001, what="a reading after the poisons")
+        wait_for_progress(partial(stored_count, fleet), lambda n: n >= 1001, "one more reading")
+        assert stored_count(fleet) == 1001
         assert consumer.metrics.messages._value.get() == 1000 + len(POISONS) + 1
     # Of a payload too large, its first bytes only are kept.
     assert rejected(fleet) == sorted(
@@ -145,15 +149,16 @@ def test_a_message_that_keeps_killing_the_consumer_is_quarantined(tmp_path, fres
                     return [Path(name).suffix for name in records(state) - old] == [kind]
 
                 try:
-                    wait_until(in_flight, what=f"a {expected} record of the new process")
+                    # A process start takes tens of seconds on a loaded machine.
+                    wait_for_progress(in_flight, bool, f"a {expected} record", stall_s=180)
                 finally:
                     process.kill()
                     process.wait(10)
         process = ingest_process(fresh_url, broker.address, data_dir)
         try:
-            wait_until(lambda: rejected(fleet) != [], what="the message quarantined")
+            wait_for_progress(lambda: rejected(fleet) != [], bool, "the quarantine", stall_s=180)
             publish_all(gateway, good_messages(2)[1:])
-            wait_until(lambda: stored_count(fleet) == 1, what="the next message stored")
+            wait_for_progress(partial(stored_count, fleet), bool, "the next message stored")
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(15) == 0

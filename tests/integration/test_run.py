@@ -3,7 +3,6 @@ customer, and the simulator's readings travel broker → ingest → metering →
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.services import missing_service
+from tests.services import require_program
+from tests.waiting import wait_for_progress
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +33,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_health(base: str, timeout: float = 20) -> dict:
+def wait_for_health(base: str, process: subprocess.Popen, timeout: float = 300) -> dict:
+    """/healthz once the web role serves: it prints its URL first, then imports the app,
+    which takes a while on a loaded machine; fails at once if `billing run` exits."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return get(f"{base}/healthz")
         except OSError:
+            assert process.poll() is None, f"billing run exited with {process.returncode}"
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -59,8 +62,8 @@ def wait_for_lines(process: subprocess.Popen, prefixes: list[str], timeout: floa
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fresh_url, broker):
     """With Mosquitto installed it is the embedded broker; without, the amqtt fallback."""
-    if broker == "mosquitto" and not shutil.which("mosquitto"):
-        missing_service("mosquitto is not installed")
+    if broker == "mosquitto":
+        require_program("mosquitto", "mosquitto")
     binary = "mosquitto" if broker == "mosquitto" else str(tmp_path / "no-mosquitto-here")
     environment = {
         **{k: v for k, v in os.environ.items() if k != "MQTT_URL"},
@@ -81,20 +84,21 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
     try:
         lines = wait_for_lines(process, ["Billing API:", "Admin key:"], timeout=60)
         base, key = lines["Billing API:"], lines["Admin key:"]
-        assert wait_for_health(base) == {"status": "ok"}
+        assert wait_for_health(base, process) == {"status": "ok"}
         customers = get(f"{base}/api/v1/customers", key)["items"]
         assert [c["name"] for c in customers] == ["Livraisons Picardes SAS"]
         # The previous month is closed and invoiced from the first start.
         [invoice] = get(f"{base}/api/v1/invoices", key)["items"]
         assert invoice["status"] == "finalized" and invoice["number"]
         usage_url = f"{base}/api/v1/customers/{customers[0]['id']}/usage"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            usage = get(usage_url, key)
-            # A trip counts once its end is metered: wait for both.
-            if float(usage["total"]["distance_km"]) > 0 and usage["total"]["trips"] > 0:
-                break
-            time.sleep(1)
+        # A trip counts once its end is metered: wait for both, while the usage moves (the
+        # first move waits for the ingest and the simulator to start, hence the longer stall).
+        usage = wait_for_progress(
+            lambda: get(usage_url, key),
+            lambda usage: float(usage["total"]["distance_km"]) > 0 and usage["total"]["trips"] > 0,
+            "metered distance and trips",
+            stall_s=90,
+        )
         assert float(usage["total"]["distance_km"]) > 0, usage
         assert usage["total"]["trips"] > 0
     finally:

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, veh
 from billing.settings import PROJECT_ROOT
 from tests.conftest import customer_payload
 from tests.services import missing_service
+from tests.waiting import wait_for_progress
 
 pytestmark = pytest.mark.mqtt
 
@@ -55,7 +55,7 @@ def broker_running() -> None:
     try:
         socket.create_connection((BROKER.host, BROKER.port), timeout=1).close()
     except OSError:
-        missing_service(f"no MQTT broker at {BROKER.url}")
+        missing_service(f"no MQTT broker at {BROKER.url} (set MQTT_URL, or run Mosquitto there)")
 
 
 @pytest.fixture
@@ -102,10 +102,14 @@ class Subscriber:
         with self._lock:
             return {(vehicle, reading["msg_id"]) for vehicle, reading, _ in self.received}
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Until `condition` holds, for as long as readings keep arriving."""
+        wait_for_progress(
+            lambda: len(self.received),
+            lambda _received: condition(),
+            "the subscriber's condition",
+            report=lambda: f"{self.messages} messages, {len(self.distinct())} distinct readings",
+        )
 
 
 def distinct_readings(publications: list[Publication]) -> set[tuple[str, str]]:

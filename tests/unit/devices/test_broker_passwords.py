@@ -1,7 +1,6 @@
 """Broker passwords are hashed exactly as mosquitto_passwd 2.0 hashes them."""
 
 import base64
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,12 +12,11 @@ from billing.devices.credentials import (
     new_broker_password,
     verify_mosquitto_hash,
 )
-from tests.services import missing_service
+from tests.services import require_program
 
 
 def test_a_hash_is_the_line_mosquitto_passwd_writes_for_the_same_salt(tmp_path: Path):
-    if shutil.which("mosquitto_passwd") is None:
-        missing_service("mosquitto_passwd is not installed")
+    require_program("mosquitto_passwd", "mosquitto")
     password_file = tmp_path / "passwords"
     subprocess.run(
         ["mosquitto_passwd", "-c", "-b", str(password_file), "VEH-1", "s3cret-Pässword"],

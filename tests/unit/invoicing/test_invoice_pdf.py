@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.pdf import document_view, group_lines, render_facturx_pdf, render_pdf
 from billing.invoicing.xmp import FACTURX_NAMESPACE, UnexpectedPdf, with_facturx_metadata
+from tests.pdf import pdf_text
 
 NAMESPACES = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
@@ -19,12 +20,6 @@ NAMESPACES = {
     "pdfaProperty": "http://www.aiim.org/pdfa/ns/property#",
     "fx": FACTURX_NAMESPACE,
 }
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text of every page, any run of spaces (no-break ones too) as one plain space."""
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 def test_an_invoice_shows_parties_dates_lines_totals_and_payment_details(samples):
