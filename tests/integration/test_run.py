@@ -33,7 +33,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_health(base: str, timeout: float = 20) -> dict:
+def wait_for_health(base: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         try:
