@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
-from sqlalchemy import text
+from flask import Flask
 
 from billing.db import Database
 from billing.errors import DomainError
@@ -17,7 +16,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     """The Flask application: the API, its documentation and the health endpoint."""
-    from billing import metrics, web
+    from billing import health, metrics, web
     from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
     from billing.metering.services import VehicleDirectory
@@ -51,6 +50,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
     app.register_error_handler(Exception, web.handle_unexpected_error)
     for blueprint in (
+        health.blp,
         registry_blp,
         telemetry_blp,
         plans_blp,
@@ -60,11 +60,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         spending_caps_blp,
     ):
         api.register_blueprint(blueprint)
-
-    @app.get("/healthz")
-    def healthz() -> Any:
-        web.db_session().execute(text("SELECT 1"))
-        return jsonify({"status": "ok"})
 
     app.add_url_rule("/metrics", view_func=metrics.metrics_view)
     return app

@@ -45,6 +45,9 @@ from billing.settings import Settings
 log = logging.getLogger(__name__)
 
 PASSWORD_FILE = "password_file"
+# Where a running embedded broker's address (no credentials) is, for the commands that
+# publish to it (`billing simulate`) and the readiness view; removed when it stops.
+ADDRESS_FILE = "address"
 ACL_FILE = "acl_file"
 # What goes into a password file line and after `user` in an ACL file: nothing that could
 # end the line or the field early. Vehicle ids and `gw-<fleet id>` all fit.
@@ -213,6 +216,16 @@ def export_registry_broker_files(
     return accounts, files
 
 
+def running_broker_url(settings: Settings) -> str | None:
+    """The URL of the embedded broker `billing run` started with these settings, if one
+    runs (or ran and died without cleaning up: connecting then fails, and says where)."""
+    path = broker_directory(settings) / ADDRESS_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def registry_accounts(database: Database) -> Callable[[], BrokerAccounts]:
     """A source of the registry's active broker logins, for `EmbeddedBroker.start`."""
     from billing.devices.services import broker_accounts
@@ -288,6 +301,7 @@ class EmbeddedBroker(ABC):
         broker._launch(broker._rules(accounts_now))
         broker._exported = accounts_now
         broker._start_refreshing()
+        _write_private(broker.directory / ADDRESS_FILE, broker.address.url + "\n")
         log.info("embedded %s on %s", type(broker).__name__, broker.address.url)
         return broker
 
@@ -313,6 +327,7 @@ class EmbeddedBroker(ABC):
         self._stopping.set()
         if self._refresher is not None:
             self._refresher.join()
+        (self.directory / ADDRESS_FILE).unlink(missing_ok=True)
         self._shutdown()
 
     def __enter__(self) -> Self:

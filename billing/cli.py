@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from urllib.parse import quote
@@ -192,6 +193,7 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
         app.settings.ingest,
         protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
         inflight_directory=ingest_directory(app.settings),
+        heartbeat_seconds=app.settings.health.heartbeat_seconds,
     )
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=consumer.metrics.registry)
@@ -231,7 +233,9 @@ def run(app: AppContext, no_simulator: bool) -> None:
         "MQTT_URL": mqtt_url,
         "BILLING_DATA_DIR": str(settings.data_dir.resolve()),
     }
-    supervisor = Supervisor(settings.data_dir / "logs")
+    supervisor = Supervisor(
+        settings.data_dir / "logs", on_give_up=lambda _child: os.kill(os.getpid(), signal.SIGTERM)
+    )
     metrics_port = free_port(settings.http_host, 0)
     ingest_args = ["ingest", "--protocol", protocol, "--metrics-port", str(metrics_port)]
     supervisor.add("ingest", ingest_args, environment)
@@ -259,6 +263,12 @@ def run(app: AppContext, no_simulator: bool) -> None:
         supervisor.stop()
         if broker is not None:
             broker.stop()
+    if supervisor.gave_up is not None:
+        child = supervisor.gave_up
+        raise click.ClickException(
+            f"{child.name} could not come up: it died {child.deaths_in_a_row} times in a row "
+            f"(see {child.log_file})"
+        )
 
 
 def _interrupt(*_args: object) -> None:
@@ -328,6 +338,7 @@ def _serve_http(app: AppContext, host: str, port: int, threads: int) -> None:
 def schedule(app: AppContext) -> None:
     """Run the periodic jobs: metering, period close and invoicing (scheduler role)."""
 
+    from billing import heartbeats
     from billing.scheduler import build_scheduler, stop_on_signal
 
     scheduler = build_scheduler(app.database, app.settings)
@@ -335,6 +346,8 @@ def schedule(app: AppContext) -> None:
         signal.signal(signum, stop_on_signal(scheduler))
     click.echo("scheduler running", err=True)
     scheduler.start()
+    with app.database.session() as session:
+        heartbeats.forget(session, heartbeats.SCHEDULER, heartbeats.instance_name("scheduler"))
 
 
 main.add_command(broker)

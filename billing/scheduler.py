@@ -20,6 +20,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from billing import heartbeats
 from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
@@ -129,9 +130,24 @@ def run_under_lease(database: Database, settings: Settings, job: Job, holder: st
     return True
 
 
+def beat(database: Database, instance: str) -> None:
+    """Tell the readiness view this scheduler is running (every scheduler, no lease)."""
+    with database.session() as session:
+        heartbeats.beat(session, heartbeats.SCHEDULER, instance, utcnow(), {})
+
+
 def build_scheduler(database: Database, settings: Settings) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=dt.UTC)
     holder = new_holder()
+    scheduler.add_job(
+        beat,
+        IntervalTrigger(seconds=settings.health.heartbeat_seconds),
+        args=(database, heartbeats.instance_name("scheduler")),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=dt.datetime.now(dt.UTC),
+    )
     for job in jobs(settings):
         scheduler.add_job(
             run_under_lease,

@@ -34,6 +34,16 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    # How often the ingest and the scheduler record their heartbeat, and how old one may
+    # be before /readyz reports its role down.
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 20.0
+    # Metering further behind than this (the oldest reading not yet metered) is "down".
+    max_metering_lag_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class BrokerSettings:
     ingest_username: str = "billing-ingest"
     host: str = "127.0.0.1"
@@ -124,6 +134,7 @@ class Settings:
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     seller: SellerSettings = field(default_factory=SellerSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     @property
     def effective_database_url(self) -> str:

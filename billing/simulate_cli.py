@@ -54,7 +54,11 @@ PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
     help="A vehicle id to simulate; repeatable. Default: the database's active vehicles.",
 )
 @click.option("--prefix", default="SIM-", show_default=True, help="Id prefix for --vehicles.")
-@click.option("--mqtt-url", default=None, help="Default: MQTT_URL, else the embedded broker.")
+@click.option(
+    "--mqtt-url",
+    default=None,
+    help="Default: MQTT_URL, else the embedded broker of a running `billing run`.",
+)
 @click.option(
     "--interval",
     type=click.IntRange(min=1),
@@ -183,7 +187,8 @@ def simulate(
         f"simulating {len(ids)} vehicles from {_utc(start)} {until} to {broker.url} (seed {seed})",
         err=True,
     )
-    stats = _publish(publisher, simulate_fleet(ids, start, end, config))
+    live_until = end if duration is not None else None
+    stats = _publish(publisher, simulate_fleet(ids, start, end, config), live_until)
     if stats.refused or stats.unacked:
         raise click.exceptions.Exit(1)
 
@@ -258,18 +263,26 @@ def _active_vehicles(app: AppContext) -> list[str]:
 
 
 def _broker(app: AppContext, mqtt_url: str | None, gateway: str | None) -> BrokerAddress:
+    from billing.broker import running_broker_url
+
+    login = None
+    if gateway is not None:
+        username, colon, password = gateway.partition(":")
+        if not (username and colon):
+            raise click.BadParameter("expected USER:PASSWORD", param_hint="--gateway")
+        login = (username, password)
     settings = app.settings
-    url = mqtt_url or settings.mqtt_url or f"mqtt://{settings.broker.host}:{settings.broker.port}"
+    url = mqtt_url or settings.mqtt_url or running_broker_url(settings)
+    if not url:
+        raise click.UsageError(
+            "no broker: pass --mqtt-url, set MQTT_URL, or start `billing run` (its embedded "
+            f"broker's address is kept in {settings.data_dir / 'broker'})"
+        )
     try:
         broker = BrokerAddress.parse(url)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--mqtt-url") from None
-    if gateway is None:
-        return broker
-    username, colon, password = gateway.partition(":")
-    if not (username and colon):
-        raise click.BadParameter("expected USER:PASSWORD", param_hint="--gateway")
-    return broker.with_credentials(username, password)
+    return broker if login is None else broker.with_credentials(*login)
 
 
 def _issue_credentials(app: AppContext, vehicle_ids: list[str]) -> Callable[[str], tuple[str, str]]:
@@ -292,12 +305,14 @@ def _issue_credentials(app: AppContext, vehicle_ids: list[str]) -> Callable[[str
     return issued.__getitem__
 
 
-def _publish(publisher: FleetPublisher, publications: Iterator) -> PublishStats:
+def _publish(
+    publisher: FleetPublisher, publications: Iterator, live_until: dt.datetime | None
+) -> PublishStats:
     status = _StatusLine(sys.stderr)
     with _stop_on_signals() as stop:
         try:
             with publisher:
-                stats = publisher.publish(publications, stop, status.show)
+                stats = publisher.publish(publications, stop, status.show, until=live_until)
         except BrokerRefused as error:
             raise click.ClickException(str(error)) from None
         finally:

@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.orm import Session
 
+from billing import heartbeats
 from billing.db import Database, utcnow
 from billing.metering.inbox import Inbox
 from billing.metering.inflight import InFlightLog, Verdict, message_digest
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our unacknowledged messages a week
+CONSUMING_WITHIN_S = 15.0
 
 
 def ingest_directory(settings: Settings) -> Path:
@@ -125,9 +127,12 @@ class IngestConsumer:
         metrics: IngestMetrics | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         inflight_directory: Path | None = None,
+        heartbeat_seconds: float | None = None,
     ):
         """`inflight_directory` keeps the in-flight records of crash-loop detection
-        (billing.metering.inflight); without one, there is none."""
+        (billing.metering.inflight); without one, there is none. Every
+        `heartbeat_seconds`, the consumer records its state for the readiness view
+        (billing.heartbeats); without, it does not."""
         self.database = database
         self.address = address
         self.settings = settings
@@ -148,6 +153,9 @@ class IngestConsumer:
         self._connection = 0
         self._stopping = threading.Event()
         self._writer_failure: BaseException | None = None
+        self.heartbeat_seconds = heartbeat_seconds
+        self.connected = False
+        self._last_turn = time.monotonic()  # when the validating loop last went round
         self.ready = threading.Event()  # set once subscribed
         self.client = self._make_client()
 
@@ -182,6 +190,7 @@ class IngestConsumer:
             log.error("broker refused the connection: %s", reason_code)
             return
         self._connection += 1
+        self.connected = True
         self.metrics.connected.set(1)
         log.info("connected to %s; subscribing to %s", self.address.url, self.subscription)
         client.subscribe(self.subscription, qos=1)
@@ -196,6 +205,7 @@ class IngestConsumer:
         # Messages of the lost connection stay in the inbox: they are stored, but not
         # acknowledged; the broker redelivers them and the duplicates are skipped.
         self._connection += 1
+        self.connected = False
         self.metrics.connected.set(0)
         if not self._stopping.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
@@ -222,6 +232,8 @@ class IngestConsumer:
         self.client.loop_start()
         writer = threading.Thread(target=self._write_batches_or_fail, name="ingest-writer")
         writer.start()
+        if self.heartbeat_seconds:
+            threading.Thread(target=self._beat, name="ingest-heartbeat", daemon=True).start()
         try:
             self._validate_batches()
         finally:
@@ -233,6 +245,37 @@ class IngestConsumer:
         if self._writer_failure is not None:
             raise RuntimeError("the ingest writer stopped") from self._writer_failure
         self._forget_uncommitted()
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the validating loop goes round: it does at least every 0.2 s, unless it
+        waits for the database or for a writer that waits for it."""
+        return time.monotonic() - self._last_turn < CONSUMING_WITHIN_S
+
+    def state(self) -> dict:
+        return {
+            "connected": self.connected,
+            "consuming": self.consuming,
+            "pending": len(self._inbox),
+        }
+
+    def _beat(self) -> None:
+        instance = heartbeats.instance_name(self.settings.client_id)
+        while True:
+            try:
+                with self.database.session() as session:
+                    heartbeats.beat(
+                        session, heartbeats.INGEST, instance, self.clock(), self.state()
+                    )
+            except Exception as error:  # the database may be down: readiness will say so
+                log.warning("could not record the ingest heartbeat: %s", error)
+            if self._stopping.wait(self.heartbeat_seconds):
+                break
+        try:
+            with self.database.session() as session:
+                heartbeats.forget(session, heartbeats.INGEST, instance)
+        except Exception as error:
+            log.warning("could not remove the ingest heartbeat: %s", error)
 
     def _forget_uncommitted(self) -> None:
         """A clean stop is no crash: what was left uncommitted is simply redelivered."""
@@ -258,6 +301,7 @@ class IngestConsumer:
 
     def _validate_batches(self) -> None:
         while not self._stopping.is_set():
+            self._last_turn = time.monotonic()
             batch = self._take_batch()
             if not batch:
                 continue

@@ -618,9 +618,14 @@ class FleetPublisher:
         publications: Iterable[Publication],
         stop: threading.Event | None = None,
         on_progress: Callable[[PublishStats], None] | None = None,
+        until: dt.datetime | None = None,
     ) -> PublishStats:
         """Publish until `publications` ends or `stop` is set, then wait (up to the drain
-        timeout) for the outstanding PUBACKs. `on_progress` is called every half second."""
+        timeout) for the outstanding PUBACKs. `on_progress` is called every half second.
+
+        With `until`, a feed that ends earlier (a parked fleet has nothing more to say
+        before its next heartbeat) stays connected until then: a live run lasts as long
+        as it was asked to."""
         self._running_network()
         stop = stop or threading.Event()
         self.stats.started = time.monotonic()
@@ -631,6 +636,11 @@ class FleetPublisher:
                 break
             self._send(publication)
             self._report(on_progress)
+        else:
+            while until is not None and (left := (until - self._clock()).total_seconds()) > 0:
+                if stop.wait(min(left, PROGRESS_EVERY_S)):
+                    break
+                self._report(on_progress)
         self._drain(on_progress)
         self.stats.finished = time.monotonic()
         return self.stats

@@ -122,6 +122,7 @@ ENDPOINTS = [
 ]
 PUBLIC = {
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/static/<path:filename>"),

@@ -160,6 +160,7 @@ def running_consumer(
     address: BrokerAddress,
     protocol: int = mqtt.MQTTv5,
     inflight_directory: Path | None = None,
+    heartbeat_seconds: float | None = None,
     **settings,
 ) -> Iterator[IngestConsumer]:
     options = {"client_id": "ingest-test", "batch_size": 200, "batch_delay_ms": 20, **settings}
@@ -169,6 +170,7 @@ def running_consumer(
         IngestSettings(**options),
         protocol=protocol,
         inflight_directory=inflight_directory,
+        heartbeat_seconds=heartbeat_seconds,
     )
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()

@@ -1,11 +1,14 @@
-"""`billing simulate` refuses contradictory or impossible options before connecting."""
+"""`billing simulate` refuses contradictory or impossible options before connecting, and
+publishes, by default, to the embedded broker of a running `billing run`."""
 
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from billing.cli import main
+from tests.brokers import AccountBook, start_mosquitto
 
 
 @pytest.mark.parametrize(
@@ -36,3 +39,34 @@ def test_an_empty_registry_asks_for_vehicles(tmp_path: Path):
     result = CliRunner().invoke(main, ["simulate", "--anonymous"], env=env)
     assert result.exit_code == 2
     assert "the database has no active vehicle: give --vehicles or --vehicle" in result.output
+
+
+@pytest.mark.mqtt
+def test_simulate_publishes_to_the_running_embedded_broker_for_as_long_as_asked(tmp_path: Path):
+    book = AccountBook()
+    password = book.add_gateway("gw-sim", ("SIM-1",))
+    data_dir = tmp_path / "data"
+    # MQTT_URL unset: the broker is the one `billing run` started with this data directory.
+    env = {"BILLING_DATA_DIR": str(data_dir), "MQTT_URL": None}
+    with start_mosquitto(data_dir, book) as broker:
+        anonymous = CliRunner().invoke(
+            main, ["simulate", "--vehicle", "SIM-1", "--anonymous", "--duration", "1"], env=env
+        )
+        assert anonymous.exit_code == 1, anonymous.output
+        assert f"mqtt://127.0.0.1:{broker.address.port}" in anonymous.output
+        live = CliRunner().invoke(
+            main,
+            ["simulate", "--vehicle", "SIM-1", "--gateway", f"gw-sim:{password}",
+             "--duration", "3", "--interval", "1"],
+            env=env,
+        )  # fmt: skip
+        assert live.exit_code == 0, live.output
+    elapsed = float(re.search(r"readings\) in ([0-9.]+) s", live.output).group(1))
+    assert elapsed >= 3, live.output
+
+
+def test_without_a_broker_running_simulate_says_how_to_get_one(tmp_path: Path):
+    env = {"BILLING_DATA_DIR": str(tmp_path), "MQTT_URL": None}
+    result = CliRunner().invoke(main, ["simulate", "--vehicle", "SIM-1", "--anonymous"], env=env)
+    assert result.exit_code == 2
+    assert "no broker: pass --mqtt-url, set MQTT_URL, or start `billing run`" in result.output
