@@ -28,8 +28,9 @@ from billing.scheduler import meter
 from billing.settings import load_settings
 from tests.brokers import RecordingClient, start_mosquitto
 from tests.conftest import auth, customer_payload
-from tests.integration.test_ingest import running_consumer, wait_until
+from tests.integration.test_ingest import running_consumer
 from tests.rides import ride_documents
+from tests.waiting import wait_for_progress
 
 pytestmark = pytest.mark.mqtt
 
@@ -103,7 +104,9 @@ def test_a_fleet_with_history_is_onboarded_and_last_month_invoiced_through_the_a
     ):
         answer = scooter.publish(telemetry_topic("ONB-2"), json.dumps(over_mqtt).encode())
         assert not answer.is_failure, answer
-        wait_until(lambda: stored(database, "ONB-2") == len(over_mqtt), what="ONB-2 stored")
+        wait_for_progress(
+            lambda: stored(database, "ONB-2"), lambda n: n >= len(over_mqtt), "ONB-2 stored"
+        )
     meter(database, settings)
 
     run = CliRunner().invoke(

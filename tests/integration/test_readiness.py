@@ -9,7 +9,8 @@ from billing import create_app, heartbeats
 from billing.db import Database, utcnow
 from billing.settings import load_settings
 from tests.brokers import AccountBook, start_mosquitto
-from tests.integration.test_ingest import running_consumer, wait_until
+from tests.integration.test_ingest import running_consumer
+from tests.waiting import wait_for_progress
 
 
 def status(client) -> tuple[int, dict[str, str]]:
@@ -55,10 +56,12 @@ def test_readiness_names_the_broker_and_the_ingest_while_the_broker_is_down(tmp_
     scheduler_running(fresh_db)
     try:
         with running_consumer(fresh_db, broker.address, heartbeat_seconds=0.2):
-            wait_until(lambda: status(client)[0] == 200, what="ready")
+            wait_for_progress(lambda: status(client)[0] == 200, bool, "ready")
             assert set(status(client)[1].values()) == {"up"}
             broker.stop()
-            wait_until(lambda: status(client)[1]["ingest"] == "down", what="the ingest down")
+            wait_for_progress(
+                lambda: status(client)[1]["ingest"] == "down", bool, "the ingest down"
+            )
             response = client.get("/readyz")
             assert response.status_code == 503
             down = response.json["roles"]
@@ -69,7 +72,7 @@ def test_readiness_names_the_broker_and_the_ingest_while_the_broker_is_down(tmp_
             )  # fmt: skip
             assert down["database"]["status"] == down["scheduler"]["status"] == "up"
             broker = start_mosquitto(directory, book, port=port)
-            wait_until(lambda: status(client)[0] == 200, what="ready again")
+            wait_for_progress(lambda: status(client)[0] == 200, bool, "ready again")
         # A consumer that stops cleanly takes its heartbeat away: none reports.
         assert client.get("/readyz").json["roles"]["ingest"]["instances"] == []
     finally:

@@ -25,8 +25,8 @@ def test_the_package_list_holds_what_the_renderer_broker_and_browser_tests_need(
 
 
 def test_the_template_font_is_the_one_the_list_installs():
-    css = (PROJECT_ROOT / "billing" / "invoicing" / "templates" / "invoice.css").read_text()
-    assert '"DejaVu Sans"' in css
+    template = (PROJECT_ROOT / "billing" / "invoicing" / "templates" / "invoice.typ").read_text()
+    assert 'font: "DejaVu Sans"' in template
 
 
 def test_a_machine_without_package_lists_updates_them_before_installing(tmp_path, monkeypatch):
