@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or "dev-only",
+        SECRET_KEY=settings.effective_secret_key,
         API_TITLE="Scooter usage billing",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

@@ -22,6 +22,7 @@ from billing.pricing.commands import describe, load_plan_files, plans
 from billing.settings import Settings, load_settings
 from billing.simulate_cli import simulate
 from billing.statements.commands import statement
+from billing.users.commands import users
 
 
 class AppContext:
@@ -356,6 +357,7 @@ main.add_command(plans)
 main.add_command(usage)
 main.add_command(statement)
 main.add_command(invoices)
+main.add_command(users)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,6 +14,9 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "billing.toml"
 
+# Signs values when SECRET_KEY is not set: fine on one machine, never in production.
+DEVELOPMENT_SECRET = "dev-only"
+
 # Variables read under their conventional names rather than BILLING_*.
 WELL_KNOWN = {"database_url": "DATABASE_URL", "mqtt_url": "MQTT_URL", "secret_key": "SECRET_KEY"}
 
@@ -117,6 +120,32 @@ class StripeSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    # Empty host: no mail is sent; each message is written to the log instead (the
+    # embedded default), and `billing users link EMAIL` prints a sign-in link.
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    from_address: str = "billing@localhost"
+    # Upgrade the connection with STARTTLS before logging in (off only for a local relay).
+    starttls: bool = True
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    # The address the web pages are reached at, for the links of sign-in e-mails
+    # (e.g. https://billing.example.com); empty: the address of the request, or
+    # http://http_host:http_port from the command line.
+    base_url: str = ""
+    # A sign-in link works once, for this long.
+    link_minutes: int = 15
+    # A page session unused for this long is over; the user signs in again.
+    idle_minutes: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -135,6 +164,8 @@ class Settings:
     seller: SellerSettings = field(default_factory=SellerSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -142,6 +173,16 @@ class Settings:
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'billing.db').resolve()}"
+
+    @property
+    def effective_secret_key(self) -> str:
+        """SECRET_KEY, or the development value of the embedded defaults."""
+        return self.secret_key or DEVELOPMENT_SECRET
+
+    @property
+    def portal_url(self) -> str:
+        """Where the web pages are reached, for links made outside a request."""
+        return (self.portal.base_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @property
     def embedded_broker(self) -> bool:
