@@ -14,6 +14,7 @@ from urllib.parse import quote
 import click
 
 from billing.broker_cli import broker
+from billing.components.commands import bom
 from billing.db import Database, utcnow
 from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
@@ -352,6 +353,7 @@ def schedule(app: AppContext) -> None:
 
 
 main.add_command(broker)
+main.add_command(bom)
 main.add_command(simulate)
 main.add_command(plans)
 main.add_command(usage)
