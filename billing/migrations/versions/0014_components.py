@@ -1,7 +1,7 @@
 """components: bills of materials, parts, their fittings and events
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02 06:30:52.481959
 
 Bills of materials per vehicle model (versioned), the physical parts of the vehicles, their
@@ -15,8 +15,8 @@ from alembic import op
 
 import billing.db
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
