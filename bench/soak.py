@@ -84,17 +84,20 @@ def endless_readings(vehicle_ids: list[str]) -> Iterator[tuple[str, bytes]]:
 
 
 class PacedPublisher:
-    """Publishes `rate` messages a second at QoS 1, in 50 ms ticks, until stopped."""
+    """Publishes `rate` messages a second at QoS 1, in 50 ms ticks, until stopped; a
+    message counts as published once the broker acknowledged it."""
 
     TICK_S = 0.05
 
     def __init__(self, port: int, messages: Iterator[tuple[str, bytes]], rate: float):
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self.client.max_inflight_messages_set(5000)
+        self.client.on_publish = self._on_publish
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.messages, self.rate = messages, rate
         self.published = 0
+        self.acknowledged = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -108,9 +111,21 @@ class PacedPublisher:
                 self.client.publish(topic, payload, qos=1)
                 self.published += 1
 
-    def stop(self) -> int:
+    def _on_publish(self, *_args) -> None:
+        self.acknowledged += 1
+
+    def stop(self, timeout: float = 120) -> int:
+        """Stop publishing; returns the count once the broker acknowledged every message
+        handed to the client (disconnecting earlier would drop those still queued)."""
         self._stop.set()
         self._thread.join()
+        deadline = time.monotonic() + timeout
+        while self.acknowledged < self.published and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.acknowledged < self.published:
+            raise RuntimeError(
+                f"the broker acknowledged {self.acknowledged} of {self.published} messages"
+            )
         self.client.disconnect()
         self.client.loop_stop()
         return self.published
@@ -183,7 +198,7 @@ def soak(kind: str, shape: dict) -> dict:
             lag = web_metric(http_port, "billing_metering_lag_seconds")
             lags.append(lag if lag is not None else float("inf"))
             stored = ingest.metric("billing_ingest_readings_stored_total")
-            backlogs.append((publisher.published - stored) / rate)
+            backlogs.append((publisher.acknowledged - stored) / rate)
         published = publisher.stop()
         memory = {name: sampler.stop() for name, sampler in samplers.items()}
         ingest.wait_readings(published)

@@ -78,20 +78,22 @@ class RejectedMessage(Base):
 
 
 class MeteringQueue(Base):
-    """Vehicles whose usage must be recomputed over [since, until] (plus the next reading).
+    """Usage of a vehicle to recompute over [since, until] (plus the next reading).
 
-    The ingest upserts one row per vehicle per batch, keeping the widest window; the metering
-    step recomputes and deletes the row only if `version` did not move meanwhile, so that a
-    window widened by a concurrent batch is never lost.
+    Append-only: the ingest inserts one row per vehicle per batch, in the transaction that
+    stores the readings; a metering pass merges the rows of a vehicle into one window and
+    deletes exactly the rows it read. A row committed while a pass runs stays for the next
+    one, so a window never grows beyond what is new since the last pass, however steady the
+    stream (a single row widened in place would never leave the queue under constant load).
     """
 
     __tablename__ = "metering_queue"
 
-    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64), index=True)
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    version: Mapped[int] = mapped_column(BigInteger, default=1)
-    enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class UsageBucket(Base):

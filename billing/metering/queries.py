@@ -306,8 +306,12 @@ def groups_freshness(
     latest = dict(
         session.execute(select(Vehicle.id, last_of_each).where(Vehicle.id.in_(ids))).all()
     )
-    queued = select(MeteringQueue.vehicle_id, MeteringQueue.since)
-    pending = dict(session.execute(queued.where(MeteringQueue.vehicle_id.in_(ids))).all())
+    queued = select(MeteringQueue.vehicle_id, func.min(MeteringQueue.since))
+    pending = dict(
+        session.execute(
+            queued.where(MeteringQueue.vehicle_id.in_(ids)).group_by(MeteringQueue.vehicle_id)
+        ).all()
+    )
     return {
         group: Freshness(
             max((latest[v] for v in vehicle_ids if latest.get(v)), default=None),

@@ -333,14 +333,12 @@ def anomaly_row(vehicle_id: str, anomaly: usage.Anomaly, now: dt.datetime) -> di
     }
 
 
-def dequeue(session: Session, queued: Sequence[MeteringQueue]) -> None:
-    """Remove the queue rows just processed, unless the ingest widened them meanwhile."""
-    session.execute(
-        delete(MeteringQueue)
-        .execution_options(synchronize_session=False)
-        .where(
-            tuple_(MeteringQueue.vehicle_id, MeteringQueue.version).in_(
-                [(row.vehicle_id, row.version) for row in queued]
-            )
+def dequeue(session: Session, row_ids: Sequence[int]) -> None:
+    """Delete the queue rows a pass read; rows the ingest added meanwhile stay."""
+    # SQLite allows 32,766 parameters per statement.
+    for start in range(0, len(row_ids), 10_000):
+        session.execute(
+            delete(MeteringQueue)
+            .execution_options(synchronize_session=False)
+            .where(MeteringQueue.id.in_(row_ids[start : start + 10_000]))
         )
-    )

@@ -1,8 +1,9 @@
 """Keeping usage rollups in step with stored readings, incrementally, and rebuilding them.
 
-The ingest marks each vehicle it stores readings for in `metering_queue` with the widest
+The ingest adds a row to `metering_queue` for each vehicle it stores readings for, with the
 [since, until] of those readings. A metering pass, run by the scheduler every few seconds,
-recomputes for each queued vehicle only the 15-minute buckets whose usage can change:
+merges the rows of each queued vehicle and recomputes only the 15-minute buckets whose
+usage can change:
 from the bucket of `since` to the bucket of the first reading after `until` for each
 counter (its difference from its predecessor changed). Usage is derived by the pure
 functions of billing.metering.usage from the window's readings and the last reading of each
@@ -55,12 +56,21 @@ ACCEPTED, REJECTED = usage.ACCEPTED, usage.REJECTED
 DEFAULT_BATCH = 500
 
 
+@dataclass(frozen=True)
+class Queued:
+    """The queue rows of one vehicle a pass took, merged: their widest [since, until]."""
+
+    vehicle_id: str
+    since: dt.datetime
+    until: dt.datetime
+    row_ids: tuple[int, ...]
+
+
 @dataclass
 class Window:
     """The part of one vehicle's history a pass recomputes: buckets in [lo, hi)."""
 
     vehicle_id: str
-    version: int
     lo: dt.datetime
     hi: dt.datetime
     baseline: usage.Baseline = field(default_factory=usage.Baseline)
@@ -84,11 +94,7 @@ def update_rollups(
 
     Returns what was done; call again while it reports vehicles (the queue may be longer).
     """
-    queued = (
-        session.execute(select(MeteringQueue).order_by(MeteringQueue.enqueued_at).limit(batch))
-        .scalars()
-        .all()
-    )
+    queued = _take_queue(session, batch)
     if not queued:
         return PassResult()
     windows = _windows(session, queued)
@@ -111,7 +117,7 @@ def update_rollups(
     for vehicle_id, found in trip_anomalies.items():
         anomalies[vehicle_id] += found
     store.record_anomalies(session, windows, anomalies, trip_scopes, now)
-    store.dequeue(session, queued)
+    store.dequeue(session, [row_id for entry in queued for row_id in entry.row_ids])
     session.commit()
     return PassResult(vehicles=len(windows), readings=sum(len(w.readings) for w in windows))
 
@@ -120,25 +126,49 @@ def enqueue(
     session: Session, vehicle_id: str, since: dt.datetime, until: dt.datetime, now: dt.datetime
 ) -> None:
     """Ask for the usage of `vehicle_id` over [since, until] to be recomputed."""
-    row = session.get(MeteringQueue, vehicle_id)
-    if row is None:
-        session.add(
-            MeteringQueue(
-                vehicle_id=vehicle_id, since=since, until=until, version=1, enqueued_at=now
-            )
-        )
-    else:
-        row.since, row.until, row.version = (
-            min(row.since, since),
-            max(row.until, until),
-            row.version + 1,
-        )
+    session.add(MeteringQueue(vehicle_id=vehicle_id, since=since, until=until, enqueued_at=now))
 
 
 # --- windows ----------------------------------------------------------------------------
 
+# The oldest rows a pass looks at to choose its vehicles: enough to find `batch` distinct
+# vehicles when each has a few rows, without scanning a long backlog.
+ROWS_PER_VEHICLE_LOOKED_AT = 8
 
-def _windows(session: Session, queued: Sequence[MeteringQueue]) -> list[Window]:
+
+def _take_queue(session: Session, batch: int) -> list[Queued]:
+    """The vehicles of the oldest queue rows (up to `batch`), each with all its rows.
+
+    The rows are those visible now; rows committed later stay for the next pass, and
+    `dequeue` deletes exactly these ids, so no concurrent batch is ever dropped.
+    """
+    oldest = (
+        select(MeteringQueue.vehicle_id)
+        .order_by(MeteringQueue.id)
+        .limit(batch * ROWS_PER_VEHICLE_LOOKED_AT)
+        .subquery()
+    )
+    vehicles = select(oldest.c.vehicle_id).distinct().limit(batch)
+    rows = session.execute(
+        select(MeteringQueue.vehicle_id, MeteringQueue.id, MeteringQueue.since, MeteringQueue.until)
+        .where(MeteringQueue.vehicle_id.in_(vehicles))
+        .order_by(MeteringQueue.id)
+    )
+    merged: dict[str, list] = {}
+    for vehicle_id, row_id, since, until in rows:
+        entry = merged.get(vehicle_id)
+        if entry is None:
+            merged[vehicle_id] = [since, until, [row_id]]
+        else:
+            entry[0], entry[1] = min(entry[0], since), max(entry[1], until)
+            entry[2].append(row_id)
+    return [
+        Queued(vehicle_id, since, until, tuple(row_ids))
+        for vehicle_id, (since, until, row_ids) in merged.items()
+    ]
+
+
+def _windows(session: Session, queued: Sequence[Queued]) -> list[Window]:
     """Each queued vehicle's window: from the bucket of `since` to the bucket after the
     first reading following `until` for each counter (whose difference changed)."""
     queue = values(
@@ -159,7 +189,7 @@ def _windows(session: Session, queued: Sequence[MeteringQueue]) -> list[Window]:
         later = [ts for ts in successors.get(row.vehicle_id, ()) if ts is not None]
         last = max([row.until, *later])
         windows.append(
-            Window(row.vehicle_id, row.version, usage.bucket_start(row.since),
+            Window(row.vehicle_id, usage.bucket_start(row.since),
                    usage.bucket_start(last) + BUCKET)
         )  # fmt: skip
     return windows

@@ -9,11 +9,18 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from billing.demo import SYSTEM
 from billing.devices.services import register_vehicle
-from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
+from billing.metering import rollups
+from billing.metering.models import (
+    AnomalyRecord,
+    MeteringQueue,
+    TripRecord,
+    UsageBucket,
+    UsageDay,
+)
 from billing.metering.rebuild import drift, expected_rollups, stored_rollups, verify_rollups
 from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
@@ -91,6 +98,30 @@ def test_a_late_reading_in_between_moves_usage_to_its_own_bucket(session, regist
     ]  # fmt: skip
     [day] = session.scalars(select(UsageDay)).all()
     assert day.distance_m == 8000
+
+
+def test_readings_stored_while_a_pass_runs_stay_queued_for_the_next_pass(
+    session, registry, monkeypatch
+):
+    vehicle = registry.vehicle_id
+    ingest(session, vehicle, reading("a", 0, 1000), reading("b", 10, 3000))
+    take_queue = rollups._take_queue
+
+    def take_queue_then_ingest_meanwhile(*arguments, **options):
+        taken = take_queue(*arguments, **options)
+        ingest(session, vehicle, reading("c", 200, 9000))
+        return taken
+
+    monkeypatch.setattr(rollups, "_take_queue", take_queue_then_ingest_meanwhile)
+    assert rollups.update_rollups(session, NOW, max_speed_kmh=60).vehicles == 1
+    monkeypatch.undo()
+    left = session.execute(select(MeteringQueue.since, MeteringQueue.until)).all()
+    assert left == [(T0 + dt.timedelta(minutes=200), T0 + dt.timedelta(minutes=200))], (
+        "only the row of the reading stored during the pass may stay, with its own window"
+    )
+    meter(session)
+    assert buckets(session, vehicle) == [("08:00", 2000, 0, 2), ("11:15", 6000, 0, 1)]
+    assert session.scalar(select(func.count()).select_from(MeteringQueue)) == 0
 
 
 def test_a_counter_going_backwards_starts_a_new_baseline_and_is_flagged(session, registry):

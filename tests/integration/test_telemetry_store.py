@@ -77,16 +77,17 @@ def test_epoch_milliseconds_are_accepted_as_timestamps(session, registry):
     assert session.get(Reading, (registry.vehicle_id, "e1")).ts == NOW - dt.timedelta(minutes=3)
 
 
-def test_stored_readings_widen_the_metering_window_of_their_vehicle(session, registry):
+def test_each_stored_batch_queues_the_window_of_its_readings_for_metering(session, registry):
     vehicle = registry.vehicle_id
     store(session, message(vehicle, [reading("a", 10), reading("b", 20)]))
     store(session, message(vehicle, reading("c", 5)))
-    queued = session.get(MeteringQueue, vehicle)
-    assert (queued.since, queued.until) == (
-        NOW - dt.timedelta(minutes=55),
-        NOW - dt.timedelta(minutes=40),
-    )
-    assert queued.version == 2
+    queued = session.scalars(
+        select(MeteringQueue).where(MeteringQueue.vehicle_id == vehicle).order_by(MeteringQueue.id)
+    ).all()
+    assert [(row.since, row.until) for row in queued] == [
+        (NOW - dt.timedelta(minutes=50), NOW - dt.timedelta(minutes=40)),
+        (NOW - dt.timedelta(minutes=55), NOW - dt.timedelta(minutes=55)),
+    ]
 
 
 BAD_INPUTS = [
