@@ -10,6 +10,7 @@ from flask import Flask
 from billing.db import Database
 from billing.errors import DomainError
 from billing.settings import Settings, load_settings
+from billing.validators import BoundedDecimal
 
 API_PREFIX = "/api/v1"
 
@@ -46,6 +47,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.before_request(web.refuse_nul_in_url)
 
     api = web.Api(app, spec_kwargs=_spec_kwargs())
+    # A string in JSON: its bounds are documented as x-minimum/x-maximum, which OpenAPI
+    # allows on strings, not as minimum/maximum, which it allows only on numbers.
+    api.register_field(BoundedDecimal, "string", "decimal")
     app.register_error_handler(DomainError, web.handle_domain_error)
     # HTTP errors reach the Api's own, more specific handler; this one sees only bugs.
     app.register_error_handler(Exception, web.handle_unexpected_error)

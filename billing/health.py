@@ -150,6 +150,11 @@ class LivenessSchema(ma.Schema):
 
 
 class RoleSchema(ma.Schema):
+    """A role's state; each role adds its own figures (lag_s, last_beat_s, …)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
     status = ma.fields.String(metadata={"description": "up or down"})
     detail = ma.fields.String()
 

@@ -168,9 +168,8 @@ class BoundedDecimal(ma.fields.Decimal):
     }
 
     def __init__(self, **kwargs):
-        metadata = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
         super().__init__(allow_nan=False, **kwargs)
-        self.metadata = {**metadata, **self.metadata}
+        self.metadata = {"pattern": DECIMAL_PATTERN, **self.metadata}
 
     def _validated(self, value):
         number = super()._validated(value)

@@ -42,7 +42,7 @@ class CustomerSchema(ma.Schema):
     status = fields.String(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
-    archived_at = UTCDateTime(dump_only=True)
+    archived_at = UTCDateTime(dump_only=True, allow_none=True)
 
     @ma.pre_dump
     def nest_address(self, customer, **_kwargs):
@@ -69,7 +69,7 @@ class FleetSchema(ma.Schema):
     status = fields.String(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
-    retired_at = UTCDateTime(dump_only=True)
+    retired_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
 class FleetUpdateSchema(ma.Schema):
@@ -119,7 +119,7 @@ class VehicleSchema(ma.Schema):
     status = fields.String(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
-    retired_at = UTCDateTime(dump_only=True)
+    retired_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
 class VehicleChangeSchema(VehicleSchema):
@@ -169,7 +169,7 @@ class PlanAssignmentSchema(ma.Schema):
     )
     plan_version = fields.Integer(dump_only=True, allow_none=True)
     effective_at = UTCDateTime(required=True)
-    ended_at = UTCDateTime(dump_only=True)
+    ended_at = UTCDateTime(dump_only=True, allow_none=True)
     created_at = UTCDateTime(dump_only=True)
 
 

@@ -33,7 +33,8 @@ def _download(file: files.File) -> Response:
 
 
 def _binary(mimetype: str) -> dict:
-    return {"responses": {200: {"content": {mimetype: {"schema": {"type": "string"}}}}}}
+    file = {"schema": {"type": "string", "format": "binary"}}
+    return {"responses": {200: {"description": "The file", "content": {mimetype: file}}}}
 
 
 def _kept_binary(mimetype: str) -> dict:
