@@ -18,6 +18,7 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     """The Flask application: the API, its documentation and the health endpoint."""
     from billing import health, metrics, web
+    from billing.components.views import blp as components_blp
     from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
     from billing.metering.services import VehicleDirectory
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         invoices_blp,
         payments_blp,
         spending_caps_blp,
+        components_blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -105,7 +105,7 @@ def derive_plan(bom: Bom, options: DeriveOptions) -> DerivedPlan:
     expected_price = fee + price_km * options.km_per_month + price_kwh * kwh_per_month
     return DerivedPlan(
         plan={
-            "code": options.code or f"{bom.model.lower()}-usage"[:40],
+            "code": options.code or plan_code(bom.model),
             "name": options.name or f"{bom.name or bom.model} — prix d'usage",
             "description": _description(bom, options),
             "currency": bom.currency,
@@ -119,6 +119,12 @@ def derive_plan(bom: Bom, options: DeriveOptions) -> DerivedPlan:
         expected_cost_per_month=round_money(expected_cost, bom.currency),
         expected_price_per_month=round_money(expected_price, bom.currency),
     )
+
+
+def plan_code(model: str) -> str:
+    """The default code of a model's derived plan: "<model>-usage" in plan code letters."""
+    letters = "".join(c if c.isascii() and (c.isalnum() or c == "-") else "-" for c in model)
+    return f"{letters.lower()[:34]}-usage"
 
 
 def _check(options: DeriveOptions) -> None:

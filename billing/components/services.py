@@ -19,13 +19,35 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.components import bom
-from billing.components.models import BomVersion, definition_text
+from billing.auth import Principal
+from billing.components import bom, derive
+from billing.components.fitting import (
+    fit_part,
+    latest_bom_version,
+    local_day,
+    lock_bom_version,
+    new_part,
+    serial_taken,
+)
+from billing.components.models import (
+    SCRAPPED,
+    SPARE,
+    BomVersion,
+    ComponentEvent,
+    ComponentFitting,
+    ComponentPart,
+    definition_text,
+)
+from billing.devices.models import Vehicle
+from billing.devices.services import get_vehicle, vehicle_scope
 from billing.errors import Conflict, Invalid, NotFound
+from billing.ids import new_id
+from billing.pagination import Page, paginate
+from billing.pricing import plans
 from billing.settings import PROJECT_ROOT
 
 DEFAULT_BOM_DIRECTORY = PROJECT_ROOT / "config" / "bom"
@@ -75,15 +97,6 @@ def get_bom_version(session: Session, model: str, version: int | None = None) ->
     return found
 
 
-def latest_bom_version(session: Session, model: str) -> BomVersion | None:
-    return session.scalars(
-        select(BomVersion)
-        .where(BomVersion.model == model)
-        .order_by(BomVersion.version.desc())
-        .limit(1)
-    ).first()
-
-
 def list_boms(session: Session) -> list[BomVersion]:
     """The latest version of every model's BOM, by model."""
     latest = (
@@ -110,22 +123,6 @@ def list_bom_versions(session: Session, model: str) -> list[BomVersion]:
             select(BomVersion).where(BomVersion.model == model).order_by(BomVersion.version)
         )
     )
-
-
-def lock_bom_version(session: Session, version: BomVersion, now: dt.datetime) -> None:
-    """Make `version` immutable (a part was made from it); commits with the caller."""
-    if version.locked_at is None:
-        session.execute(
-            update(BomVersion)
-            .where(
-                BomVersion.model == version.model,
-                BomVersion.version == version.version,
-                BomVersion.locked_at.is_(None),
-            )
-            .values(locked_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        session.refresh(version)
 
 
 def load_boms_from_directory(
@@ -234,3 +231,305 @@ def _commit(session: Session, models: str) -> None:
         raise Conflict(
             f"the bill of materials of {models} was changed concurrently; retry"
         ) from None
+
+
+# --- parts ---------------------------------------------------------------------------------
+
+# A part removed for one of these is kept to be repaired, refurbished or fitted elsewhere;
+# a worn part is scrapped (and counts in the learned lifetimes).
+KEPT_REASONS = ("failed", "damaged", "upgrade", "refurbishment", "moved")
+
+
+def part_scope(principal: Principal) -> ColumnElement[bool]:
+    """The parts `principal` may see: those whose latest vehicle it may see (a spare stays
+    with the fleet it was taken from)."""
+    if principal.sees_everything:
+        return true()
+    latest = (
+        select(ComponentFitting.vehicle_id)
+        .where(ComponentFitting.part_id == ComponentPart.id)
+        .order_by(ComponentFitting.installed_at.desc(), ComponentFitting.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return latest.in_(select(Vehicle.id).where(vehicle_scope(principal)))
+
+
+def get_part(session: Session, principal: Principal, part_id: str) -> ComponentPart:
+    part = session.scalar(
+        select(ComponentPart).where(ComponentPart.id == part_id, part_scope(principal))
+    )
+    if part is None:
+        raise NotFound("component", part_id)
+    return part
+
+
+def list_parts(
+    session: Session,
+    principal: Principal,
+    page: int,
+    per_page: int,
+    status: str | None = None,
+    model: str | None = None,
+) -> Page:
+    """Parts by serial, optionally only those of a `status` (fitted, spare, scrapped) or
+    vehicle `model`."""
+    query = select(ComponentPart).where(part_scope(principal))
+    if status is not None:
+        query = query.where(ComponentPart.status == status)
+    if model is not None:
+        query = query.where(ComponentPart.model == model)
+    return paginate(session, query.order_by(ComponentPart.serial), page, per_page)
+
+
+def part_events(session: Session, part_id: str) -> list[ComponentEvent]:
+    return list(
+        session.scalars(
+            select(ComponentEvent)
+            .where(ComponentEvent.part_id == part_id)
+            .order_by(ComponentEvent.at, ComponentEvent.id)
+        )
+    )
+
+
+def fit_component(
+    session: Session,
+    principal: Principal,
+    vehicle_id: str,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+) -> ComponentPart:
+    """Fit a part to a vehicle by hand, from `installed_at` (default now): a new part of
+    `component_code` of the latest BOM of the vehicle's model (with `serial`, or one made
+    up), or the spare part `part_id` (a refurbished part keeps the life it used)."""
+    vehicle = get_vehicle(session, principal, vehicle_id)
+    at = _instant(data.get("installed_at"), now, "installed_at")
+    if data.get("part_id"):
+        part = _spare_part(session, principal, data["part_id"], vehicle, "part_id")
+    else:
+        part = _new_part(session, vehicle, data, at, now)
+    fit_part(session, part, vehicle, at)
+    _commit_parts(session)
+    return part
+
+
+def swap_component(
+    session: Session, principal: Principal, part_id: str, data: Mapping[str, Any], now: dt.datetime
+) -> ComponentPart:
+    """Replace a fitted part at `at` (default now) for `reason`: by the spare part
+    `replacement_id`, or by a new part of the same component (`serial` optional) from the
+    latest BOM of the vehicle's model. Returns the part fitted."""
+    part = get_part(session, principal, part_id)
+    fitting = _open_fitting(session, part)
+    vehicle = session.get(Vehicle, fitting.vehicle_id)
+    at = _instant(data.get("at"), now, "at")
+    _close_fitting(session, part, fitting, vehicle, data["reason"], at)
+    if data.get("replacement_id"):
+        replacement = _spare_part(
+            session, principal, data["replacement_id"], vehicle, "replacement_id"
+        )
+        if replacement.component_code != part.component_code:
+            raise Invalid(
+                "replacement of another component",
+                {
+                    "replacement_id": [
+                        f"is a {replacement.component_code}, not a {part.component_code}"
+                    ]
+                },
+            )
+    else:
+        replacement = _new_part(
+            session,
+            vehicle,
+            {"component_code": part.component_code, "serial": data.get("serial")},
+            at,
+            now,
+        )
+    fit_part(session, replacement, vehicle, at)
+    _commit_parts(session)
+    return replacement
+
+
+def remove_component(
+    session: Session, principal: Principal, part_id: str, data: Mapping[str, Any], now: dt.datetime
+) -> ComponentPart:
+    """Take a fitted part out at `at` (default now) for `reason`: scrapped when worn, kept
+    as a spare otherwise (to be repaired, refurbished or fitted to another vehicle)."""
+    part = get_part(session, principal, part_id)
+    fitting = _open_fitting(session, part)
+    vehicle = session.get(Vehicle, fitting.vehicle_id)
+    at = _instant(data.get("at"), now, "at")
+    _close_fitting(session, part, fitting, vehicle, data["reason"], at)
+    _commit_parts(session)
+    return part
+
+
+def record_event(
+    session: Session, principal: Principal, part_id: str, data: Mapping[str, Any], now: dt.datetime
+) -> ComponentEvent:
+    """Record a repair, refurbishment or inspection of a part at `at` (default now), with
+    its cost. The part keeps the life it used (a part renewed as new is a swap); an
+    inspection restarts its service interval from its day."""
+    part = get_part(session, principal, part_id)
+    at = _instant(data.get("at"), now, "at")
+    first = part.fittings[0].installed_at if part.fittings else part.created_at
+    if at < first:
+        raise Invalid(
+            "before the part's first fitting", {"at": [f"must not be before {first.isoformat()}"]}
+        )
+    kind = data["kind"]
+    component = _bom_component(session, part)
+    if data.get("cost") is None:
+        cost = {"repair": component.repair_cost, "refurbishment": component.refurbish_cost}.get(
+            kind
+        )
+    else:
+        cost = data["cost"]
+    fitting = _open_fitting(session, part, required=False)
+    event = ComponentEvent(
+        part_id=part.id,
+        vehicle_id=fitting.vehicle_id if fitting is not None else None,
+        kind=kind,
+        at=at,
+        cost=cost,
+        notes=data.get("notes", ""),
+        created_at=now,
+    )
+    session.add(event)
+    if kind == "inspection" and at > part.service_since:
+        vehicle = session.get(Vehicle, (fitting or part.fittings[-1]).vehicle_id)
+        part.service_since, part.service_since_on = at, local_day(session, vehicle, at)
+    session.commit()
+    return event
+
+
+def bom_component_of(session: Session, part: ComponentPart) -> bom.BomComponent:
+    """The BOM component a part was made from (in the version it was made from)."""
+    return _bom_component(session, part)
+
+
+def _bom_component(session: Session, part: ComponentPart) -> bom.BomComponent:
+    version = session.get(BomVersion, (part.model, part.bom_version))
+    component = version.to_bom().component(part.component_code)  # type: ignore[union-attr]
+    assert component is not None, "a part's component is in its locked BOM version"
+    return component
+
+
+def _new_part(
+    session: Session, vehicle: Vehicle, data: Mapping[str, Any], at: dt.datetime, now: dt.datetime
+) -> ComponentPart:
+    version = latest_bom_version(session, vehicle.model)
+    if version is None:
+        raise Invalid(
+            "no bill of materials", {"component_code": [f"model {vehicle.model} has no BOM"]}
+        )
+    code = data.get("component_code")
+    if code is None:
+        raise Invalid("component_code required", {"component_code": ["required without part_id"]})
+    component = version.to_bom().component(code)
+    if component is None:
+        known = ", ".join(c.code for c in version.to_bom().components)
+        raise Invalid(
+            "unknown component",
+            {"component_code": [f"{code!r} is not in the BOM of {vehicle.model}; known: {known}"]},
+        )
+    serial = data.get("serial") or new_id("cmp")
+    if serial_taken(session, serial):
+        raise Conflict(f"serial {serial} is already a part")
+    lock_bom_version(session, version, now)
+    return new_part(session, version, component, serial, at, local_day(session, vehicle, at))
+
+
+def _spare_part(
+    session: Session, principal: Principal, part_id: str, vehicle: Vehicle, field: str
+) -> ComponentPart:
+    part = session.scalar(
+        select(ComponentPart).where(ComponentPart.id == part_id, part_scope(principal))
+    )
+    if part is None:
+        raise Invalid("unknown part", {field: [f"component {part_id} not found"]})
+    if part.status != SPARE:
+        raise Invalid("part not available", {field: [f"component {part_id} is {part.status}"]})
+    if part.model != vehicle.model:
+        raise Invalid(
+            "part of another model",
+            {field: [f"component {part_id} is a part of model {part.model}, not {vehicle.model}"]},
+        )
+    return part
+
+
+def _open_fitting(
+    session: Session, part: ComponentPart, *, required: bool = True
+) -> ComponentFitting | None:
+    fitting = session.scalar(
+        select(ComponentFitting).where(
+            ComponentFitting.part_id == part.id, ComponentFitting.removed_at.is_(None)
+        )
+    )
+    if fitting is None and required:
+        raise Conflict(f"component {part.id} is not fitted to any vehicle ({part.status})")
+    return fitting
+
+
+def _close_fitting(
+    session: Session,
+    part: ComponentPart,
+    fitting: ComponentFitting,
+    vehicle: Vehicle,
+    reason: str,
+    at: dt.datetime,
+) -> None:
+    if at < fitting.installed_at:
+        raise Invalid(
+            "removal before fitting",
+            {"at": [f"must not be before the fitting at {fitting.installed_at.isoformat()}"]},
+        )
+    fitting.removed_at, fitting.removed_on = at, local_day(session, vehicle, at)
+    fitting.removal_reason = reason
+    part.status = SPARE if reason in KEPT_REASONS else SCRAPPED
+    session.flush()
+
+
+def _instant(value: dt.datetime | None, now: dt.datetime, field: str) -> dt.datetime:
+    if value is None:
+        return now
+    if value > now:
+        raise Invalid("in the future", {field: ["must not be in the future"]})
+    return value
+
+
+def _commit_parts(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        # The open-fitting index: the same part fitted twice at the same time.
+        session.rollback()
+        raise Conflict("the part was fitted or removed concurrently; retry") from None
+
+
+# --- the price of use ----------------------------------------------------------------------
+
+
+def derive_plan_from_bom(definition: bom.Bom, options: derive.DeriveOptions) -> derive.DerivedPlan:
+    """`derive_plan`, checked by the pricing engine's own validation: the plan it returns
+    is one `billing plans load` and the API accept. Invalid naming the faulty option or
+    plan field otherwise."""
+    try:
+        derived = derive.derive_plan(definition, options)
+    except derive.DeriveInvalid as error:
+        raise Invalid(f"invalid options: {', '.join(error.errors)}", error.errors) from None
+    try:
+        plans.parse_plan(derived.plan)
+    except plans.PlanInvalid as error:
+        details = {f"plan.{path}": messages for path, messages in error.errors.items()}
+        raise Invalid("the derived plan is not a valid plan", details) from None
+    return derived
+
+
+def derive_plan_for_model(
+    session: Session, model: str, data: Mapping[str, Any]
+) -> derive.DerivedPlan:
+    """The plan derived from `model`'s BOM (its latest version, or `version`)."""
+    version = get_bom_version(session, model, data.get("version"))
+    fields = {k: v for k, v in data.items() if k != "version" and v is not None}
+    return derive_plan_from_bom(version.to_bom(), derive.DeriveOptions(**fields))

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
+from billing.components.fitting import fit_from_bom
 from billing.devices.credentials import (
     BrokerAccount,
     BrokerAccounts,
@@ -71,6 +72,12 @@ def _vehicle_scope(principal: Principal) -> ColumnElement[bool]:
         owned = select(Fleet.id).where(Fleet.customer_id == principal.customer_id)
         return Vehicle.fleet_id.in_(owned)
     return Vehicle.fleet_id.in_(principal.fleet_ids)
+
+
+def vehicle_scope(principal: Principal) -> ColumnElement[bool]:
+    """The vehicles `principal` may see, as a condition on Vehicle, for the listings of
+    other domains (components) to apply the registry's rule."""
+    return _vehicle_scope(principal)
 
 
 def get_customer(session: Session, principal: Principal, customer_id: str) -> Customer:
@@ -320,6 +327,7 @@ def enroll_vehicle(
     )
     session.add(vehicle)
     session.add(FleetMembership(vehicle=vehicle, fleet_id=fleet.id, started_at=since))
+    fit_from_bom(session, vehicle, since, now)  # the parts of its model's BOM, if it has one
     session.commit()
     return VehicleChange(vehicle, tuple(reached))
 

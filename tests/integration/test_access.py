@@ -10,6 +10,11 @@ from decimal import Decimal as D
 import pytest
 import yaml
 
+from billing.components.services import (
+    DEFAULT_BOM_DIRECTORY,
+    fit_component,
+    load_boms_from_directory,
+)
 from billing.demo import SYSTEM
 from billing.metering.models import AnomalyRecord
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
@@ -25,6 +30,8 @@ ROLES = ("admin", "finance", "operator", "customer")
 EVERYONE = ROLES
 INVOICE_READERS = ("admin", "finance", "customer")  # operators see no invoice
 FINANCE = ("admin", "finance")
+MAINTAINERS = ("admin", "operator")
+STAFF = ("admin", "finance", "operator")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Endpoint:
 
 PLAN = {"plan_code": "urbain", "effective_at": "2026-11-01T00:00:00+01:00"}
 URBAIN = yaml.safe_load((DEFAULT_PLANS_DIRECTORY / "urbain.yaml").read_text(encoding="utf-8"))
+S1_BOM = yaml.safe_load((DEFAULT_BOM_DIRECTORY / "s1.yaml").read_text(encoding="utf-8"))
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/customers", EVERYONE),
     Endpoint("POST", "/api/v1/customers", ("admin",), customer_payload()),
@@ -119,6 +127,22 @@ ENDPOINTS = [
         "PUT", "/api/v1/customers/{customer}/spending-caps/{period}", FINANCE, {"amount": "9.00"}
     ),
     Endpoint("DELETE", "/api/v1/customers/{customer}/spending-caps/{period}", FINANCE),
+    Endpoint("GET", "/api/v1/bom", FINANCE),
+    Endpoint("POST", "/api/v1/bom", ("admin",), S1_BOM),
+    Endpoint("GET", "/api/v1/bom/{model}", FINANCE),
+    Endpoint("GET", "/api/v1/bom/{model}/versions", FINANCE),
+    Endpoint("POST", "/api/v1/bom/{model}/derive-plan", FINANCE, {"km_per_month": "300"}),
+    Endpoint("GET", "/api/v1/bom/{model}/learned-lifetimes", FINANCE),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}/components", EVERYONE),
+    Endpoint(
+        "POST", "/api/v1/vehicles/{vehicle}/components", MAINTAINERS, {"component_code": "lights"}
+    ),
+    Endpoint("GET", "/api/v1/components", STAFF),
+    Endpoint("GET", "/api/v1/components/due", STAFF),
+    Endpoint("GET", "/api/v1/components/{part}", EVERYONE),
+    Endpoint("POST", "/api/v1/components/{part}/swap", MAINTAINERS, {"reason": "worn"}),
+    Endpoint("POST", "/api/v1/components/{part}/removal", MAINTAINERS, {"reason": "failed"}),
+    Endpoint("POST", "/api/v1/components/{part}/events", MAINTAINERS, {"kind": "inspection"}),
 ]
 PUBLIC = {
     ("GET", "/healthz"),
@@ -137,6 +161,8 @@ ROUTE_PARAMETERS = {
     "{plan}": "<code>",
     "{invoice}": "<invoice_id>",
     "{period}": "<period>",
+    "{model}": "<model>",
+    "{part}": "<part_id>",
 }
 CAPPED_PERIOD = "2099-01"
 
@@ -178,7 +204,18 @@ def rejected(session, registry) -> dict[str, str]:
         **held_jumps(session, registry),
         "own_invoice": issued_invoice(session, registry.customer_id, "F-2026-000001").id,
         "other_invoice": issued_invoice(session, registry.other_customer_id, "F-2026-000002").id,
+        **fitted_batteries(session, registry),
     }
+
+
+def fitted_batteries(session, registry) -> dict[str, str]:
+    """The example BOM loaded, and a battery fitted by hand to each customer's vehicle."""
+    load_boms_from_directory(session, DEFAULT_BOM_DIRECTORY, NOW)
+    own, other = (
+        fit_component(session, SYSTEM, vehicle_id, {"component_code": "battery"}, NOW).id
+        for vehicle_id in (registry.vehicle_id, registry.other_vehicle_id)
+    )
+    return {"own_part": own, "other_part": other}
 
 
 @pytest.fixture(autouse=True)
@@ -213,6 +250,8 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "plan": "urbain",
         "invoice": rejected.get("own_invoice", ""),
         "period": CAPPED_PERIOD,
+        "model": "s1",
+        "part": rejected.get("own_part", ""),
     }
 
 
@@ -226,6 +265,8 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "plan": "urbain",  # plans are not scoped: every role reads every plan
         "invoice": rejected["other_invoice"],
         "period": CAPPED_PERIOD,
+        "model": "s1",  # nor are bills of materials (admin and finance read them all)
+        "part": rejected["other_part"],
     }
 
 
