@@ -14,7 +14,7 @@ from urllib.parse import quote
 import click
 
 from billing.broker_cli import broker
-from billing.components.commands import bom
+from billing.components.commands import bom, components, plans_derive
 from billing.db import Database, utcnow
 from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
@@ -354,8 +354,10 @@ def schedule(app: AppContext) -> None:
 
 main.add_command(broker)
 main.add_command(bom)
+main.add_command(components)
 main.add_command(simulate)
 main.add_command(plans)
+plans.add_command(plans_derive)
 main.add_command(usage)
 main.add_command(statement)
 main.add_command(invoices)

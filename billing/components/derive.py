@@ -82,12 +82,12 @@ def derive_plan(bom: Bom, options: DeriveOptions) -> DerivedPlan:
     """The plan pricing the use of `bom`'s vehicle at cost plus overhead and margin."""
     _check(options)
     kwh_per_month = options.km_per_month * options.kwh_per_km
-    contributions = tuple(
-        _contribution(c, options.km_per_month, kwh_per_month) for c in bom.components
-    )
     totals = {PER_KM: ZERO, PER_KWH: ZERO, PER_MONTH: ZERO}
-    for contribution in contributions:
-        totals[contribution.basis] += contribution.cost_per_unit
+    contributions = []
+    for component in bom.components:
+        contribution, exact_cost = _contribution(component, options.km_per_month, kwh_per_month)
+        totals[contribution.basis] += exact_cost  # summed exact, rounded once at the end
+        contributions.append(contribution)
     uplift = ONE + options.overhead_rate
     per_km, per_kwh = totals[PER_KM] * uplift, totals[PER_KWH] * uplift
     per_month = totals[PER_MONTH] * uplift + options.overhead_per_month
@@ -101,6 +101,12 @@ def derive_plan(bom: Bom, options: DeriveOptions) -> DerivedPlan:
         charges.append(_charge("distance_km", "per_unit", "Kilomètres", unit_amount=price_km))
     if price_kwh:
         charges.append(_charge("energy_kwh", "per_unit", "Énergie", unit_amount=price_kwh))
+    if not charges:
+        raise DeriveInvalid(
+            {"_schema": ["every price rounds to 0: the parts cost less than the smallest "
+                         "price a plan carries (0.000001 a unit, the currency's minor unit "
+                         "a month)"]}
+        )  # fmt: skip
     expected_cost = per_km * options.km_per_month + per_kwh * kwh_per_month + per_month
     expected_price = fee + price_km * options.km_per_month + price_kwh * kwh_per_month
     return DerivedPlan(
@@ -112,7 +118,7 @@ def derive_plan(bom: Bom, options: DeriveOptions) -> DerivedPlan:
             "vat_rate": format(options.vat_rate, "f"),
             "charges": charges,
         },
-        contributions=contributions,
+        contributions=tuple(contributions),
         cost_per_km=_unit_price(per_km),
         cost_per_kwh=_unit_price(per_kwh),
         cost_per_month=_unit_price(per_month),
@@ -145,7 +151,8 @@ def _check(options: DeriveOptions) -> None:
 
 def _contribution(
     component: BomComponent, km_per_month: Decimal, kwh_per_month: Decimal
-) -> Contribution:
+) -> tuple[Contribution, Decimal]:
+    """What `component` contributes, and its exact cost per unit of its basis."""
     life_in_kwh = {
         "kwh": component.lifetime.kwh,
         "cycles": None
@@ -166,15 +173,16 @@ def _contribution(
     # unit of LIFETIME_UNITS (km, kwh, cycles, months), the order of `limits()`.
     limiting = min(months_of_life, key=lambda unit: months_of_life[unit])
     months = months_of_life[limiting]
-    return Contribution(
+    contribution = Contribution(
         code=component.code,
         name=component.name,
         limiting_unit=limiting,
         basis=BASIS_OF_UNIT[limiting],
-        cost_per_unit=per_unit[limiting],
+        cost_per_unit=_unit_price(per_unit[limiting]),
         months_of_life=_unit_price(months),
         cost_per_month=_unit_price(component.unit_cost / months),
     )
+    return contribution, per_unit[limiting]
 
 
 def _charge(metric: str, model: str, name: str, **numbers: Decimal) -> dict[str, Any]:

@@ -44,18 +44,19 @@ def vehicle_components(
     return _wear_of(session, [ComponentFitting.vehicle_id == vehicle_id], now)
 
 
-def part_wear(
-    session: Session, principal: Principal, part_id: str, now: dt.datetime
-) -> tuple[ComponentPart, PartWear | None]:
-    """A part, and its wear when it is fitted (a spare or a scrapped part has none)."""
+def part_detail(session: Session, principal: Principal, part_id: str, now: dt.datetime) -> dict:
+    """A part with its fittings (oldest first), its events, and its wear when it is fitted
+    (a spare or a scrapped part has none)."""
     part = get_part(session, principal, part_id)
     found = _wear_of(session, [ComponentPart.id == part_id], now)
-    return part, found[0] if found else None
-
-
-def part_history(session: Session, part: ComponentPart) -> dict:
-    """A part's fittings (oldest first) and events, for its detail."""
-    return {"fittings": list(part.fittings), "events": part_events(session, part.id)}
+    columns = ("id", "serial", "model", "bom_version", "component_code", "category", "status",
+               "service_since")  # fmt: skip
+    return {
+        **{column: getattr(part, column) for column in columns},
+        "fittings": list(part.fittings),
+        "events": part_events(session, part.id),
+        "wear": found[0] if found else None,
+    }
 
 
 @dataclass(frozen=True)

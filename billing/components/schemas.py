@@ -267,6 +267,55 @@ class ComponentLifetimesSchema(ma.Schema):
     lifetimes = fields.List(fields.Nested(LearnedLifetimeSchema))
 
 
+class ComponentCostSchema(ma.Schema):
+    part_id = fields.String()
+    serial = fields.String()
+    component_code = fields.String()
+    name = fields.String()
+    km = DecimalString()
+    kwh = DecimalString()
+    days = fields.Integer(metadata={"description": "days fitted in the month"})
+    life_share = DecimalString(metadata={"description": "share of its life the month took"})
+    wear_cost = DecimalString(metadata={"description": "unit_cost × life_share, rounded"})
+
+
+class VehicleCostSchema(ma.Schema):
+    vehicle_id = fields.String()
+    fleet_id = fields.String(allow_none=True)
+    currency = fields.String()
+    components = fields.List(fields.Nested(ComponentCostSchema))
+    wear_cost = DecimalString(allow_none=True, metadata={"description": "null: no parts"})
+    billed = DecimalString(allow_none=True, metadata={"description": "excluding VAT"})
+    margin = DecimalString(allow_none=True)
+    margin_rate = DecimalString(allow_none=True, metadata={"description": "margin ÷ billed"})
+
+
+class CostTotalsSchema(ma.Schema):
+    wear_cost = DecimalString()
+    billed = DecimalString()
+    margin = DecimalString(allow_none=True)
+    margin_rate = DecimalString(allow_none=True)
+
+
+class FleetCostSchema(ma.Schema):
+    fleet_id = fields.String(allow_none=True)
+    totals = fields.Nested(CostTotalsSchema)
+
+
+class CustomerCostSchema(ma.Schema):
+    customer_id = fields.String()
+    period = fields.String()
+    status = fields.String(metadata={"description": "closed or in_progress"})
+    currency = fields.String()
+    vehicles = fields.List(fields.Nested(VehicleCostSchema))
+    fleets = fields.List(fields.Nested(FleetCostSchema))
+    totals = fields.Nested(CostTotalsSchema)
+
+
 class CostArgs(ma.Schema):
-    period = PeriodField(required=True, metadata={"example": "2026-11"})
+    period = PeriodField(metadata={"example": "2026-11", "description": "default: this month"})
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
+
+
+class ExportCostArgs(ma.Schema):
+    period = PeriodField(required=True, metadata={"example": "2026-11"})

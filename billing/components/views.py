@@ -6,9 +6,10 @@ role reads the parts of the vehicles it sees, and admin and operators record wha
 to them. The cost of use is money: admin, finance and customers (their own vehicles).
 """
 
+from flask import Response
 from flask.views import MethodView
 
-from billing.components import maintenance, schemas, services
+from billing.components import costs, maintenance, schemas, services
 from billing.db import utcnow
 from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
@@ -21,6 +22,8 @@ BOM_READERS = ("admin", "finance")
 MAINTAINERS = ("admin", "operator")
 MONEY = ("admin", "finance", "customer")
 BOM_BODY = {"description": "A BOM definition: the fields of config/bom/*.yaml"}
+CSV = "text/csv"
+CSV_RESPONSE = {200: {"content": {CSV: {"schema": {"type": "string"}}}}}
 
 
 @blp.route("/bom")
@@ -128,13 +131,7 @@ class Part(MethodView):
     @blp.response(200, schemas.PartDetailSchema)
     def get(self, part_id):
         """A part, its fittings and events, and its wear when fitted."""
-        session = db_session()
-        part, found = maintenance.part_wear(session, current_principal(), part_id, utcnow())
-        return {
-            **schemas.PartSchema().dump(part),
-            **maintenance.part_history(session, part),
-            "wear": found,
-        }
+        return maintenance.part_detail(db_session(), current_principal(), part_id, utcnow())
 
 
 @blp.route("/components/<part_id>/swap")
@@ -167,3 +164,54 @@ class PartEvents(MethodView):
         """Record a repair, refurbishment or inspection (which restarts the service
         interval). The part keeps the life it used."""
         return services.record_event(db_session(), current_principal(), part_id, data, utcnow())
+
+
+@blp.route("/vehicles/<vehicle_id>/cost-of-use")
+class VehicleCostOfUse(MethodView):
+    @roles(*MONEY)
+    @blp.arguments(schemas.CostArgs, location="query")
+    @blp.response(200, schemas.VehicleCostSchema)
+    def get(self, args, vehicle_id):
+        """What the vehicle's use consumed of its parts in the month (wear cost per part),
+        beside what its customer's statement bills for it."""
+        return costs.vehicle_cost_of_use(
+            db_session(), current_principal(), vehicle_id, args.get("period"), utcnow()
+        )
+
+
+@blp.route("/customers/<customer_id>/cost-of-use")
+class CustomerCostOfUse(MethodView):
+    @roles(*MONEY)
+    @blp.arguments(schemas.CostArgs, location="query")
+    @blp.response(200, schemas.CustomerCostSchema)
+    @blp.doc(responses=CSV_RESPONSE)
+    def get(self, args, customer_id):
+        """The cost of use of the customer's vehicles in the month, per vehicle and fleet,
+        with the margin of the contract. CSV with `?format=csv`."""
+        result = costs.customer_cost_of_use(
+            db_session(), current_principal(), customer_id, args.get("period"), utcnow()
+        )
+        if args.get("format") == "csv":
+            return _csv(
+                costs.cost_of_use_csv([result]), f"cost-of-use-{customer_id}-{result.period}"
+            )
+        return result
+
+
+@blp.route("/exports/cost-of-use.csv")
+class CostOfUseExport(MethodView):
+    @roles("admin", "finance")
+    @blp.arguments(schemas.ExportCostArgs, location="query")
+    @blp.doc(responses=CSV_RESPONSE)
+    def get(self, args):
+        """Every customer's cost of use in the month, as CSV."""
+        found = costs.all_customers_cost_of_use(
+            db_session(), current_principal(), args["period"], utcnow()
+        )
+        return _csv(costs.cost_of_use_csv(found), f"cost-of-use-{args['period']}")
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text, mimetype=CSV, headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    )

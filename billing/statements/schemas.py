@@ -7,6 +7,7 @@ numbers.
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from billing.components.schemas import CustomerCostSchema
 from billing.metering.schemas import FreshnessSchema, UsageSchema
 from billing.pricing.schemas import DecimalString, PeriodField, PreviewLineSchema, TierLineSchema
 from billing.statements.compute import StatementLine
@@ -31,6 +32,10 @@ class StatementArgs(ma.Schema):
     format = fields.String(
         validate=validate.OneOf(FORMATS),
         metadata={"description": "csv for a CSV file; default: by the Accept header, else json"},
+    )
+    cost_of_use = fields.Boolean(
+        load_default=False,
+        metadata={"description": "JSON: add the wear cost of the vehicles' parts (money keys)"},
     )
 
 
@@ -240,6 +245,19 @@ class StatementSchema(ma.Schema):
     shows_money = fields.Boolean(
         metadata={"description": "false for operator keys: usage only, amounts left out"}
     )
+    cost_of_use = fields.Nested(
+        CustomerCostSchema,
+        metadata={
+            "description": "with ?cost_of_use=true (keys that see money): the parts' "
+            "wear cost per vehicle and fleet beside what is billed"
+        },
+    )
+
+    @ma.post_dump
+    def without_absent_sections(self, data, **_kwargs):
+        if data.get("cost_of_use") is None:
+            data.pop("cost_of_use", None)
+        return data
 
 
 class UnbilledUsageArgs(ma.Schema):

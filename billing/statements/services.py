@@ -143,6 +143,8 @@ class CustomerStatement:
     invoiced: InvoicedPeriod | None = None
     # False for a caller who sees usage but no money (operators): amounts are left out.
     shows_money: bool = True
+    # The optional section asked for with ?cost_of_use=true (billing.components.costs).
+    cost_of_use: object | None = None
 
     @property
     def metering_pending(self) -> bool:

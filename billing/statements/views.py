@@ -1,10 +1,12 @@
 """Usage statements: a customer's month priced per vehicle, as JSON or CSV."""
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
 from flask.views import MethodView
 
+from billing.components.costs import cost_of_statement
 from billing.db import utcnow
 from billing.statements import exports, schemas, services, unattributed
 from billing.web import Blueprint, current_principal, db_session, roles
@@ -50,6 +52,8 @@ class CustomerStatement(MethodView):
             utcnow(),
             adjustment_months=settings.invoicing.adjustment_months,
         )
+        if args["cost_of_use"] and result.shows_money:
+            result = replace(result, cost_of_use=cost_of_statement(db_session(), result, utcnow()))
         if _wants_csv(args.get("format")):
             return Response(
                 exports.statement_csv(result),

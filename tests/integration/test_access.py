@@ -143,6 +143,9 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/components/{part}/swap", MAINTAINERS, {"reason": "worn"}),
     Endpoint("POST", "/api/v1/components/{part}/removal", MAINTAINERS, {"reason": "failed"}),
     Endpoint("POST", "/api/v1/components/{part}/events", MAINTAINERS, {"kind": "inspection"}),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}/cost-of-use", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/customers/{customer}/cost-of-use", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/exports/cost-of-use.csv", FINANCE),
 ]
 PUBLIC = {
     ("GET", "/healthz"),

@@ -68,8 +68,8 @@ def test_a_swap_splits_the_distance_at_the_day_of_the_swap(session, scooter):
     assert used(frame, "months") == months(15)  # 1 to 15 November
     assert new_tyre.life.days == 11  # from the 5th, the day of the swap
     assert new_tyre.wear.service.km_remaining == D(930)
-    old = maintenance.part_wear(session, SYSTEM, scooter, NOW)
-    assert old[0].status == "scrapped" and old[1] is None
+    old = maintenance.part_detail(session, SYSTEM, scooter, NOW)
+    assert old["status"] == "scrapped" and old["wear"] is None
     [old_life] = services_life(session, scooter).values()
     assert (old_life.km, old_life.days) == (D(100), 4)
 
