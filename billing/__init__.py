@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.metering.services import VehicleDirectory
     from billing.metering.views import blp as telemetry_blp
     from billing.payments.views import blp as payments_blp
+    from billing.portal.pages import register_pages
     from billing.pricing.views import blp as plans_blp
     from billing.spending_caps.views import blp as spending_caps_blp
     from billing.statements.views import blp as statements_blp
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         api.register_blueprint(blueprint)
 
     app.add_url_rule("/metrics", view_func=metrics.metrics_view)
+    register_pages(app)
     return app
 
 
