@@ -33,3 +33,8 @@ def csrf_token(client: FlaskClient, path: str = "/sign-in") -> str:
     found = CSRF.search(page.get_data(as_text=True))
     assert found, f"no CSRF token in {path} ({page.status_code})"
     return found.group(1)
+
+
+def form_post(client: FlaskClient, path: str, data: dict | None = None, *, page: str = "/sign-in"):
+    """POST `data` to `path` with the CSRF token of `page`'s forms."""
+    return client.post(path, data={"csrf_token": csrf_token(client, page), **(data or {})})

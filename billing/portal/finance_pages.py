@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing.auth import Principal
 from billing.devices.models import Customer
-from billing.invoicing.models import DRAFT, Invoice
+from billing.invoicing.models import CREDIT_NOTE, DRAFT, Invoice
 from billing.invoicing.services import list_invoices
 from billing.money import round_money
 from billing.pagination import Page
@@ -61,10 +61,12 @@ def invoice_listing(
         lambda: [Decimal(0), Decimal(0)]
     )
     for invoice in found.items:
+        # A credit note stores positive totals; it takes them back.
+        sign = -1 if invoice.kind == CREDIT_NOTE else 1
         for group in json.loads(invoice.vat_breakdown):
             key = (invoice.currency, group["category"], Decimal(group["rate"]))
-            sums[key][0] += Decimal(group["base"])
-            sums[key][1] += Decimal(group["amount"])
+            sums[key][0] += sign * Decimal(group["base"])
+            sums[key][1] += sign * Decimal(group["amount"])
     by_rate = tuple(
         RateTotal(currency, category, rate, round_money(base, currency), round_money(vat, currency))
         for (currency, category, rate), (base, vat) in sorted(sums.items())

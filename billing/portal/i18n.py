@@ -25,7 +25,6 @@ FRENCH: dict[str, str] = {
     "The mail could not be sent; try again in a few minutes.": "Le message n'a pas pu être "
     "envoyé ; réessayez dans quelques minutes.",
     "Wrong address or password.": "Adresse ou mot de passe incorrect.",
-    "You are signing in as {email}.": "Vous vous connectez en tant que {email}.",
     "Continue": "Continuer",
     "This sign-in link is not valid.": "Ce lien de connexion n'est pas valide.",
     "This sign-in link has been used already.": "Ce lien de connexion a déjà servi.",
@@ -51,7 +50,6 @@ FRENCH: dict[str, str] = {
     "No reading yet this month.": "Aucune mesure ce mois-ci.",
     "Some readings are still being metered.": "Des mesures sont encore en cours de traitement.",
     "Daily kilometres": "Kilomètres par jour",
-    "Amount to date by day, excluding VAT": "Montant cumulé par jour, hors TVA",
     "this month": "ce mois-ci",
     "previous month": "mois précédent",
     "Day": "Jour",
@@ -67,9 +65,20 @@ FRENCH: dict[str, str] = {
     "Adjustments of invoiced months that the next invoice will bill: {amount}.": "Ajustements "
     "de mois déjà facturés que la prochaine facture portera : {amount}.",
     "Chart values as a table": "Valeurs du graphique en tableau",
+    "Amount, excluding VAT, against last month": "Montant hors TVA, comparé au mois dernier",
+    "to date": "à ce jour",
+    "projected": "projection",
+    "last month, same day": "mois dernier, même jour",
+    "last month": "mois dernier",
+    "Projection: each vehicle's usage so far, extrapolated to the days left in the month, "
+    "priced by its plan.": "Projection : l'usage de chaque véhicule à ce jour, extrapolé aux "
+    "jours restants du mois, au prix de son offre.",
+    "Less than a day has elapsed: the projection is the usage so far plus the month's fees.": (
+        "Moins d'un jour s'est écoulé : la projection est l'usage à ce jour plus les "
+        "abonnements du mois."
+    ),
     # statements
     "Statement of {month}": "Relevé de {month}",
-    "Month": "Mois",
     "Show": "Afficher",
     "Download the CSV": "Télécharger le CSV",
     "closed": "clos",
@@ -98,6 +107,10 @@ FRENCH: dict[str, str] = {
     "paid": "payée",
     "overdue": "en retard",
     "draft": "brouillon",
+    "finalized": "finalisée",
+    "void": "annulée",
+    "no_customer": "sans client",
+    "no_plan": "sans offre",
     "voided": "annulée",
     "credited": "avoir émis",
     "Total invoiced": "Total facturé",
@@ -107,14 +120,14 @@ FRENCH: dict[str, str] = {
     # vehicles
     "Usage by day": "Usage par jour",
     "Usage by month": "Usage par mois",
-    "Energy (kWh)": "Énergie (kWh)",
     "Vehicle {id}": "Véhicule {id}",
-    "Since {date}": "Depuis le {date}",
     # plans comparison
     "Your last three months priced on each public plan, with the same usage.": "Vos trois "
     "derniers mois, au prix de chaque offre publique, pour le même usage.",
+    "Amounts excluding VAT, priced vehicle by vehicle.": "Montants hors TVA, calculés "
+    "véhicule par véhicule.",
+    "Model": "Modèle",
     "your plan": "votre offre",
-    "Months": "Mois",
     # finance
     "Finance": "Finance",
     "Drafts": "Brouillons",
@@ -154,7 +167,6 @@ FRENCH: dict[str, str] = {
     "Reject": "Rejeter",
     "Detected": "Détectée le",
     "Details": "Détails",
-    "Vehicles without customer or plan": "Véhicules sans client ou sans offre",
     # operator
     "Fleets": "Flottes",
     "Fleet": "Flotte",
@@ -170,12 +182,13 @@ FRENCH: dict[str, str] = {
     "Revoke the credentials of {id}? It can no longer connect.": "Révoquer les identifiants "
     "de {id} ? Il ne pourra plus se connecter.",
     "Yes, revoke": "Oui, révoquer",
+    "Issue a new password for {id}? Its current password stops working.": "Émettre un "
+    "nouveau mot de passe pour {id} ? Son mot de passe actuel cessera de fonctionner.",
     "New password of {username}, shown this once:": "Nouveau mot de passe de {username}, "
     "affiché cette seule fois :",
     "Credentials revoked.": "Identifiants révoqués.",
     "active": "actif",
     "none": "aucun",
-    "Username": "Identifiant",
 }
 
 CATALOGUES = {"fr": FRENCH}

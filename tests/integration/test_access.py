@@ -154,6 +154,15 @@ PUBLIC = {
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/static/<path:filename>"),
     ("POST", "/api/v1/stripe/webhook"),  # authenticated by Stripe's signature, not a key
+    # The web pages' own: signing in and out, and the pages' style sheet and icon.
+    ("GET", "/assets/<path:filename>"),
+    ("GET", "/"),
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("POST", "/sign-in/password"),
+    ("GET", "/sign-in/link/<path:token>"),
+    ("POST", "/sign-in/link/<path:token>"),
+    ("POST", "/sign-out"),
 }
 ROUTE_PARAMETERS = {
     "{customer}": "<customer_id>",
@@ -280,6 +289,7 @@ def test_the_access_table_covers_every_route(app):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     listed = {(e.method, route_of(e.path)) for e in ENDPOINTS}
+    listed |= {(p.method, p.rule) for p in PAGES}
     assert routes - PUBLIC == listed
 
 
@@ -351,3 +361,133 @@ def test_a_revoked_key_is_refused(client, session, keys, registry):
     key = session.query(ApiKey).filter_by(digest=digest_key(keys["finance"])).one()
     revoke_api_key(session, key.id, utcnow())
     assert client.get("/api/v1/customers", headers=auth(keys["finance"])).status_code == 401
+
+
+# --- the web pages: a signed-in user of each role, by page session -----------------------
+
+ACCOUNT_READERS = ("admin", "finance", "customer")
+OPERATORS = ("admin", "operator")
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    rule: str  # as the application routes it
+    path: str  # filled as Endpoint.path is
+    allowed: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+PAGES = [
+    Page("GET", "/accounts/<customer_id>/", "/accounts/{customer}/", ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/statements/", "/accounts/{customer}/statements/",
+         ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/statements/<period>",
+         "/accounts/{customer}/statements/2026-11", ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/statements/<period>.csv",
+         "/accounts/{customer}/statements/2026-11.csv", ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/invoices/", "/accounts/{customer}/invoices/",
+         ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/invoices/<invoice_id>/<any('pdf', 'facturx.pdf'):kind>",
+         "/accounts/{customer}/invoices/{invoice}/facturx.pdf", ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/vehicles/<vehicle_id>",
+         "/accounts/{customer}/vehicles/{vehicle}", ACCOUNT_READERS),
+    Page("GET", "/accounts/<customer_id>/plans", "/accounts/{customer}/plans", ACCOUNT_READERS),
+    Page("GET", "/finance/invoices/", "/finance/invoices/", FINANCE),
+    Page("GET", "/finance/drafts/", "/finance/drafts/", FINANCE),
+    Page("GET", "/finance/invoices/<invoice_id>", "/finance/invoices/{invoice}", FINANCE),
+    Page("POST", "/finance/invoices/<invoice_id>/finalize", "/finance/invoices/{invoice}/finalize",
+         FINANCE),
+    Page("POST", "/finance/invoices/<invoice_id>/void", "/finance/invoices/{invoice}/void",
+         FINANCE),
+    Page("POST", "/finance/invoices/<invoice_id>/credit-notes",
+         "/finance/invoices/{invoice}/credit-notes", FINANCE),
+    Page("GET", "/finance/exports/", "/finance/exports/", FINANCE),
+    Page("GET",
+         "/finance/exports/<any('invoices.csv', 'invoice-lines.csv', 'fec', 'facturx.zip'):kind>",
+         "/finance/exports/fec?period=2026-12", FINANCE),
+    Page("GET", "/finance/unbilled/", "/finance/unbilled/", ("admin", "finance", "operator")),
+    Page("GET", "/fleets/", "/fleets/", OPERATORS),
+    Page("GET", "/fleets/<fleet_id>", "/fleets/{fleet}", OPERATORS),
+    Page("POST", "/vehicles/<vehicle_id>/credentials", "/vehicles/{vehicle}/credentials",
+         OPERATORS),
+    Page("POST", "/vehicles/<vehicle_id>/credentials/revoke",
+         "/vehicles/{vehicle}/credentials/revoke", OPERATORS),
+    Page("POST", "/fleets/<fleet_id>/credentials", "/fleets/{fleet}/credentials", OPERATORS),
+    Page("POST", "/fleets/<fleet_id>/credentials/revoke", "/fleets/{fleet}/credentials/revoke",
+         OPERATORS),
+    Page("GET", "/telemetry/", "/telemetry/", OPERATORS),
+    Page("POST", f"/telemetry/anomalies/<{ROW_ID}:anomaly_id>/<any('accept', 'reject'):decision>",
+         "/telemetry/anomalies/{anomaly}/accept", OPERATORS),
+]  # fmt: skip
+
+
+@pytest.fixture
+def page_clients(app, session, registry):
+    """A test client signed in as a user of each role, scoped as the `keys` fixture's."""
+    from billing.db import utcnow
+    from billing.users import services as users
+    from tests.portal import signed_in_client
+
+    scopes = {
+        "operator": {"fleet_ids": [registry.fleet_id]},
+        "customer": {"customer_id": registry.customer_id},
+    }
+    return {
+        role: signed_in_client(
+            app, session,
+            users.add_user(session, f"{role}@access.example", role, NOW, **scopes.get(role, {})),
+            utcnow(),
+        )
+        for role in ROLES
+    }  # fmt: skip
+
+
+def open_page(client, page: Page, ids: dict[str, str]):
+    from tests.portal import csrf_token
+
+    path = fill(page.path, ids)
+    if page.method == "GET":
+        return client.get(path)
+    # Without "confirm": the actions answer their confirmation page and change nothing.
+    return client.post(path, data={"csrf_token": csrf_token(client), "reason": "r", "amount": "1"})
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_may_open_a_page_or_gets_403_as_the_table_says(
+    page_clients, registry, rejected, example_plans, page, role
+):
+    response = open_page(page_clients[role], page, own_ids(registry, rejected))
+    if role in page.allowed:
+        assert response.status_code not in (302, 401, 403, 404), response.status_code
+    else:
+        assert response.status_code == 403
+
+
+PAGE_SCOPED_CASES = [
+    pytest.param(page, role, id=f"{role} {page}")
+    for page in PAGES
+    for role in ("operator", "customer")
+    if "{" in page.path and role in page.allowed
+]
+
+
+@pytest.mark.parametrize(("page", "role"), PAGE_SCOPED_CASES)
+def test_a_scoped_user_gets_404_outside_its_scope(page_clients, registry, rejected, page, role):
+    response = open_page(page_clients[role], page, other_ids(registry, rejected))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_an_anonymous_visitor_is_sent_to_sign_in(app, registry, rejected, page):
+    client = app.test_client()
+    path = fill(page.path, own_ids(registry, rejected))
+    response = client.get(path) if page.method == "GET" else client.post(path)
+    if page.method == "GET":
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/sign-in")
+    else:
+        assert response.status_code == 400  # no CSRF token: refused before anything
