@@ -214,7 +214,13 @@ def run(app: AppContext, no_simulator: bool) -> None:
     """Run everything on this machine: migrate, seed a demo, start the broker (unless
     MQTT_URL is set), the ingest, the scheduler and the simulator, and serve the API."""
     from billing import migrate
-    from billing.demo import DEMO_VEHICLES, demo_admin_key, seed_demo, seed_demo_history
+    from billing.demo import (
+        DEMO_VEHICLES,
+        demo_admin_key,
+        demo_users,
+        seed_demo,
+        seed_demo_history,
+    )
     from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
     from billing.supervisor import Supervisor
 
@@ -229,6 +235,7 @@ def run(app: AppContext, no_simulator: bool) -> None:
             if number:
                 click.echo(f"invoiced the demo's previous month: {number}", err=True)
         key = demo_admin_key(session, settings.data_dir)
+        demo_emails = demo_users(session, utcnow())
     broker, mqtt_url, protocol = _broker_for_run(app)
     environment = {
         "DATABASE_URL": settings.effective_database_url,
@@ -248,6 +255,9 @@ def run(app: AppContext, no_simulator: bool) -> None:
     port = free_port(settings.http_host, settings.http_port)
     click.echo(f"Billing API:  http://{settings.http_host}:{port}")
     click.echo(f"Admin key:    {key}")
+    pages_url = settings.portal.base_url or f"http://{settings.http_host}:{port}"
+    for label, email in zip(("Customer page:", "Finance page: "), demo_emails, strict=True):
+        click.echo(f"{label} {_sign_in_link(app, email, pages_url)}")
     click.echo(f"MQTT broker:  {broker.address.url if broker else mqtt_url}")
     click.echo(f"Ingest stats: http://127.0.0.1:{metrics_port}/metrics")
     click.echo(f"Logs:         {settings.data_dir / 'logs'}")
@@ -271,6 +281,15 @@ def run(app: AppContext, no_simulator: bool) -> None:
             f"{child.name} could not come up: it died {child.deaths_in_a_row} times in a row "
             f"(see {child.log_file})"
         )
+
+
+def _sign_in_link(app: AppContext, email: str, base_url: str) -> str:
+    """A single-use sign-in link for the demo user `email` (it works once, for minutes)."""
+    from billing.users.services import issue_sign_in_link
+
+    with app.database.session() as session:
+        url = issue_sign_in_link(session, app.settings, email, base_url, utcnow())
+    return url or f"none: {email} has unused links already (`billing users link {email}`)"
 
 
 def _interrupt(*_args: object) -> None:

@@ -197,3 +197,20 @@ def demo_admin_key(session: Session, data_dir: Path) -> str:
     path.write_text(plain + "\n")
     os.chmod(path, 0o600)
     return plain
+
+
+DEMO_FINANCE_EMAIL = "finance@mobilite-durable.example"
+
+
+def demo_users(session: Session, now: dt.datetime) -> tuple[str, str]:
+    """The demo customer's contact (its invoicing address) and a finance user, added once;
+    their e-mail addresses, for `billing run` to print a sign-in link of each."""
+    from billing.users.services import add_user, find_user
+
+    customer = session.scalar(select(Customer).where(Customer.name == DEMO_CUSTOMER["name"]))
+    contact = DEMO_CUSTOMER["email"]
+    if customer is not None and find_user(session, contact) is None:
+        add_user(session, contact, "customer", now, customer_id=customer.id, name="Comptabilité")
+    if find_user(session, DEMO_FINANCE_EMAIL) is None:
+        add_user(session, DEMO_FINANCE_EMAIL, "finance", now, name="Finance (démo)")
+    return contact, DEMO_FINANCE_EMAIL

@@ -2,6 +2,7 @@
 a finalized invoice with its PDF and Factur-X, this month's FEC, and a history whose
 counters run on into the live simulator's without going backwards."""
 
+import datetime as dt
 import json
 from zoneinfo import ZoneInfo
 
@@ -70,3 +71,16 @@ def test_the_demo_history_runs_on_into_the_live_feed_without_a_counter_reset(ses
     anomalies = session.scalars(select(AnomalyRecord)).all()
     assert [(a.vehicle_id, a.kind, a.details) for a in anomalies if "reset" in a.kind] == []
     assert json.loads(messages[0].payload)  # the live feed did publish
+
+
+def test_the_demo_has_a_contact_and_a_finance_user_once(session, settings):
+    from billing.demo import DEMO_CUSTOMER, demo_users
+    from billing.users.services import find_user
+
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    seed_demo(session, now)
+    contact, finance = demo_users(session, now)
+    assert demo_users(session, now) == (contact, finance)  # a restart adds nobody
+    assert contact == DEMO_CUSTOMER["email"]
+    assert find_user(session, contact).role == "customer"
+    assert find_user(session, finance).role == "finance"

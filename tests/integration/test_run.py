@@ -82,9 +82,15 @@ def test_billing_run_serves_the_demo_and_meters_the_simulated_fleet(tmp_path, fr
         text=True,
     )
     try:
-        lines = wait_for_lines(process, ["Billing API:", "Admin key:"], timeout=60)
+        lines = wait_for_lines(
+            process, ["Billing API:", "Admin key:", "Customer page:", "Finance page:"], timeout=60
+        )
         base, key = lines["Billing API:"], lines["Admin key:"]
         assert wait_for_health(base, process) == {"status": "ok"}
+        for page in ("Customer page:", "Finance page:"):
+            assert lines[page].startswith(f"{base}/sign-in/link/")
+            with urllib.request.urlopen(lines[page], timeout=30) as response:
+                assert b'id="continue"' in response.read()
         customers = get(f"{base}/api/v1/customers", key)["items"]
         assert [c["name"] for c in customers] == ["Livraisons Picardes SAS"]
         # The previous month is closed and invoiced from the first start.
