@@ -31,6 +31,7 @@ class Chart:
     labels: Sequence[str]
     series: Sequence[Series]
     kind: str = "bars"  # or "lines"
+    label_heading: str = ""  # what the labels are (the table's first column): "Day"…
 
     @property
     def rows(self) -> list[tuple[str, list[Decimal | None]]]:

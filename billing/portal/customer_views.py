@@ -55,6 +55,7 @@ def _overview_charts(data: pages.Overview) -> dict[str, Any]:
             Series(_t("this month"), data.daily_km),
             Series(_t("previous month"), data.previous_daily_km),
         ],
+        label_heading=_t("Day"),
     )
     charts = {
         "km_chart": km,
@@ -152,11 +153,13 @@ def vehicle(customer_id: str, vehicle_id: str) -> Any:
         _t("Usage by day"),
         [formatting.day_label(at.astimezone(zone).date(), lang) for at, _, _ in history.by_day],
         [Series(_t("Kilometres"), [km for _, km, _ in history.by_day])],
+        label_heading=_t("Day"),
     )
     by_month = Chart(
         _t("Usage by month"),
         [formatting.month(Period(at.year, at.month), lang) for at, _, _ in history.by_month],
         [Series(_t("Kilometres"), [km for _, km, _ in history.by_month])],
+        label_heading=_t("Period"),
     )
     axis = lambda v: formatting.number(v, lang, 0)  # noqa: E731
     return render(
