@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.pricing.views import blp as plans_blp
     from billing.spending_caps.views import blp as spending_caps_blp
     from billing.statements.views import blp as statements_blp
+    from billing.webhooks.views import blp as webhooks_blp
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         payments_blp,
         spending_caps_blp,
         components_blp,
+        webhooks_blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -31,6 +31,8 @@ from billing.metering.rollups import update_rollups
 from billing.payments.gateway import StripeGateway
 from billing.payments.services import mirror_due_invoices
 from billing.settings import Settings
+from billing.webhooks.sender import HttpSender
+from billing.webhooks.services import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ LEASE = dt.timedelta(minutes=5)
 STRIPE_SYNC_BUDGET = dt.timedelta(minutes=2)
 # Likewise for rendering the documents of a month, at some 40 invoices a second and core.
 DOCUMENTS_BUDGET = dt.timedelta(minutes=3)
+# Likewise for a pass over the webhook outbox (a receiver may take its whole timeout).
+WEBHOOKS_BUDGET = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,27 @@ def stripe_sync(database: Database, settings: Settings) -> int:
     return attempted
 
 
+def webhooks(database: Database, settings: Settings) -> int:
+    """Send the webhook deliveries that are due (first attempts and retries); how many
+    were attempted."""
+    sender = HttpSender()
+    deadline = time.monotonic() + WEBHOOKS_BUDGET.total_seconds()
+    attempted = 0
+    with database.session() as session:
+        while time.monotonic() < deadline:
+            report = deliver_due(session, sender, utcnow(), settings.webhooks)
+            if not report:
+                break
+            attempted += len(report)
+    return attempted
+
+
 def jobs(settings: Settings) -> list[Job]:
     scheduled = [
         Job("meter", settings.metering.interval_seconds, meter),
         Job("fleet_moves", settings.devices.moves_interval_seconds, fleet_moves),
         Job("invoice", settings.invoicing.interval_seconds, invoice),
+        Job("webhooks", settings.webhooks.interval_seconds, webhooks),
     ]
     if settings.stripe.enabled:  # without Stripe keys, nothing is collected
         scheduled.append(Job("stripe_sync", settings.stripe.sync_interval_seconds, stripe_sync))

@@ -146,6 +146,20 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    # How often the scheduler sends the deliveries due, and how long a receiver may take.
+    interval_seconds: float = 5.0
+    timeout_seconds: float = 10.0
+    # Retry delays double from the first up to the longest; a delivery still failing this
+    # many hours after its event is given up (it can be replayed through the API).
+    first_retry_seconds: float = 60.0
+    longest_retry_seconds: float = 7200.0
+    retry_hours: float = 24.0
+    # After a rotation, the previous secret still signs (a second v1) for this long.
+    secret_overlap_hours: float = 24.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -166,6 +180,7 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def effective_database_url(self) -> str:

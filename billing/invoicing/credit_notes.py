@@ -49,6 +49,8 @@ from billing.money import ZERO, round_money, split_proportionally
 from billing.payments.services import enqueue_invoice
 from billing.pricing.totals import compute_totals
 from billing.settings import Settings
+from billing.webhooks.events import CREDIT_NOTE_ISSUED, invoice_data
+from billing.webhooks.services import emit_event
 
 _WORDS = {
     "fr": {"partial": "Avoir partiel : {description}", "gesture": "Avoir commercial",
@@ -290,6 +292,7 @@ def _issue(
         session.rollback()
         raise Invalid(f"a credit note of {invoice.number} cannot be issued", {"document": problems})
     enqueue_invoice(session, note, now, settings.stripe)  # mirrored iff issued
+    emit_event(session, CREDIT_NOTE_ISSUED, note.customer_id, invoice_data(note), now)
     return note
 
 

@@ -34,6 +34,8 @@ from billing.payments.services import enqueue_invoice
 from billing.periods import Period
 from billing.pricing.services import lock_plan_version
 from billing.settings import Settings
+from billing.webhooks.events import INVOICE_FINALIZED, invoice_data
+from billing.webhooks.services import Occurrence, emit_events
 
 
 @dataclasses.dataclass
@@ -157,6 +159,12 @@ def issue(
         raise Invalid("the invoice cannot be issued", {"document": problems})
     for invoice in invoices:
         enqueue_invoice(session, invoice, now, settings.stripe)  # collected iff issued
+    emit_events(
+        session,
+        INVOICE_FINALIZED,
+        [Occurrence(invoice.customer_id, invoice_data(invoice)) for invoice in invoices],
+        now,
+    )  # told iff issued
 
 
 def locked_invoices(session: Session, invoice_ids: Iterable[str]) -> list[Invoice]:

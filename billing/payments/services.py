@@ -74,6 +74,8 @@ from billing.payments.models import (
     StripeOutboxEntry,
 )
 from billing.settings import StripeSettings
+from billing.webhooks.events import INVOICE_PAID, invoice_data
+from billing.webhooks.services import emit_event
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +402,10 @@ def record_webhook_event(session: Session, event: WebhookEvent, now: dt.datetime
         invoice = _our_invoice(session, event.object)
     outcome = IGNORED
     if invoice is not None and event.type == "invoice.paid":
+        was_paid = invoice.status == PAID
         outcome = _mark_paid(invoice, event.object, now)
+        if invoice.status == PAID and not was_paid:
+            emit_event(session, INVOICE_PAID, invoice.customer_id, invoice_data(invoice), now)
     elif invoice is not None and event.type == "invoice.payment_failed":
         outcome = _mark_failed(invoice)
     session.add(

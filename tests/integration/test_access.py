@@ -23,6 +23,8 @@ from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from billing.spending_caps.services import set_spending_cap
 from billing.web import ROW_ID
+from billing.webhooks.events import INVOICE_PAID
+from billing.webhooks.services import create_endpoint, emit_event, list_deliveries
 from tests.conftest import NOW, auth, customer_payload
 from tests.integration.invoicing import issued_invoice
 
@@ -32,6 +34,8 @@ INVOICE_READERS = ("admin", "finance", "customer")  # operators see no invoice
 FINANCE = ("admin", "finance")
 MAINTAINERS = ("admin", "operator")
 STAFF = ("admin", "finance", "operator")
+HOOK_MANAGERS = ("admin", "customer")  # an account's own webhooks
+HOOK = {"url": "https://hooks.example/billing", "events": ["invoice.paid"]}
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,17 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/vehicles/{vehicle}/cost-of-use", INVOICE_READERS),
     Endpoint("GET", "/api/v1/customers/{customer}/cost-of-use", INVOICE_READERS),
     Endpoint("GET", "/api/v1/exports/cost-of-use.csv", FINANCE),
+    Endpoint("GET", "/api/v1/webhook-endpoints", HOOK_MANAGERS),
+    Endpoint("POST", "/api/v1/webhook-endpoints", HOOK_MANAGERS, HOOK),
+    Endpoint("GET", "/api/v1/webhook-endpoints/{endpoint}", HOOK_MANAGERS),
+    Endpoint("PATCH", "/api/v1/webhook-endpoints/{endpoint}", HOOK_MANAGERS, {"enabled": False}),
+    Endpoint("DELETE", "/api/v1/webhook-endpoints/{endpoint}", HOOK_MANAGERS),
+    Endpoint("POST", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret", HOOK_MANAGERS),
+    Endpoint("GET", "/api/v1/webhook-endpoints/{endpoint}/deliveries", HOOK_MANAGERS),
+    Endpoint("GET", "/api/v1/webhook-endpoints/{endpoint}/deliveries/{delivery}", HOOK_MANAGERS),
+    Endpoint(
+        "POST", "/api/v1/webhook-endpoints/{endpoint}/deliveries/{delivery}/replay", HOOK_MANAGERS
+    ),
 ]
 PUBLIC = {
     ("GET", "/healthz"),
@@ -175,6 +190,8 @@ ROUTE_PARAMETERS = {
     "{period}": "<period>",
     "{model}": "<model>",
     "{part}": "<part_id>",
+    "{endpoint}": "<endpoint_id>",
+    "{delivery}": f"<{ROW_ID}:delivery_id>",
 }
 CAPPED_PERIOD = "2099-01"
 
@@ -217,6 +234,7 @@ def rejected(session, registry) -> dict[str, str]:
         "own_invoice": issued_invoice(session, registry.customer_id, "F-2026-000001").id,
         "other_invoice": issued_invoice(session, registry.other_customer_id, "F-2026-000002").id,
         **fitted_batteries(session, registry),
+        **webhook_deliveries(session, registry),
     }
 
 
@@ -237,6 +255,18 @@ def spending_caps(session, registry) -> None:
         set_spending_cap(
             session, SYSTEM, customer_id, Period.parse(CAPPED_PERIOD), {"amount": D(1)}, NOW
         )
+
+
+def webhook_deliveries(session, registry) -> dict[str, str]:
+    """An endpoint of each customer, with one delivery each."""
+    ids = {}
+    for side, customer_id in (("own", registry.customer_id), ("other", registry.other_customer_id)):
+        endpoint = create_endpoint(session, SYSTEM, {**HOOK, "customer_id": customer_id}, NOW)
+        emit_event(session, INVOICE_PAID, customer_id, {}, NOW)
+        session.commit()
+        (delivery,) = list_deliveries(session, SYSTEM, endpoint.id, 1, 1).items
+        ids |= {f"{side}_endpoint": endpoint.id, f"{side}_delivery": str(delivery.id)}
+    return ids
 
 
 def held_jumps(session, registry) -> dict[str, str]:
@@ -264,6 +294,8 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "period": CAPPED_PERIOD,
         "model": "s1",
         "part": rejected.get("own_part", ""),
+        "endpoint": rejected.get("own_endpoint", ""),
+        "delivery": rejected.get("own_delivery", ""),
     }
 
 
@@ -279,6 +311,8 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "period": CAPPED_PERIOD,
         "model": "s1",  # nor are bills of materials (admin and finance read them all)
         "part": rejected["other_part"],
+        "endpoint": rejected["other_endpoint"],
+        "delivery": rejected["other_delivery"],
     }
 
 

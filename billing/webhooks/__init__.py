@@ -1,0 +1,1 @@
+"""Outbound webhooks: events sent, signed, to the endpoints accounts register (issue 17)."""
