@@ -18,6 +18,7 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     """The Flask application: the API, its documentation and the health endpoint."""
     from billing import health, metrics, web
+    from billing.access.views import blp as access_blp
     from billing.components.views import blp as components_blp
     from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         spending_caps_blp,
         components_blp,
         webhooks_blp,
+        access_blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -21,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from billing import heartbeats
+from billing.access.services import refresh_cap_blocks
 from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
@@ -123,12 +124,20 @@ def webhooks(database: Database, settings: Settings) -> int:
     return attempted
 
 
+def cap_blocks(database: Database, settings: Settings) -> list[str]:
+    """Lock the vehicles of customers whose cap says block_at_cap once it is reached, and
+    unlock them when it no longer is (a new period, a cap raised); customers changed."""
+    with database.session() as session:
+        return refresh_cap_blocks(session, utcnow())
+
+
 def jobs(settings: Settings) -> list[Job]:
     scheduled = [
         Job("meter", settings.metering.interval_seconds, meter),
         Job("fleet_moves", settings.devices.moves_interval_seconds, fleet_moves),
         Job("invoice", settings.invoicing.interval_seconds, invoice),
         Job("webhooks", settings.webhooks.interval_seconds, webhooks),
+        Job("cap_blocks", settings.access.cap_watch_seconds, cap_blocks),
     ]
     if settings.stripe.enabled:  # without Stripe keys, nothing is collected
         scheduled.append(Job("stripe_sync", settings.stripe.sync_interval_seconds, stripe_sync))

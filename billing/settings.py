@@ -146,6 +146,12 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class AccessSettings:
+    # How often the scheduler checks the spending caps that lock vehicles when reached.
+    cap_watch_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     # How often the scheduler sends the deliveries due, and how long a receiver may take.
     interval_seconds: float = 5.0
@@ -181,6 +187,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
 
     @property
     def effective_database_url(self) -> str:

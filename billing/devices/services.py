@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing.access.state import announce_vehicle
 from billing.auth import Principal
 from billing.components.fitting import fit_from_bom
 from billing.devices.credentials import (
@@ -419,6 +420,7 @@ def retire_vehicle(
     current = _current_assignment(session, vehicle_id)
     if current is not None:
         current.ended_at = max(now, current.effective_at)
+    announce_vehicle(session, vehicle, vehicle.fleet.customer_id, now)  # locked from now
     session.commit()
     return vehicle
 

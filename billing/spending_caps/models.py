@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, ExactDecimal, UTCDateTime
@@ -29,6 +29,9 @@ class SpendingCapRecord(Base):
     effective_from: Mapped[str] = mapped_column(String(7))
     amount: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     include_flat_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the customer's vehicles are locked once the cap of a period is reached (the
+    # unlock check, billing.access); by default usage beyond the cap is simply free.
+    block_at_cap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

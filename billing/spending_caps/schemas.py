@@ -19,6 +19,10 @@ class SpendingCapRequestSchema(ma.Schema):
         load_default=False,
         metadata={"description": "whether flat fees count towards the cap (default: not)"},
     )
+    block_at_cap = fields.Boolean(
+        load_default=False,
+        metadata={"description": "lock the customer's vehicles once the cap is reached"},
+    )
 
 
 class SpendingCapSchema(ma.Schema):
@@ -26,6 +30,7 @@ class SpendingCapSchema(ma.Schema):
     effective_from = fields.String(metadata={"description": "the first period, YYYY-MM"})
     amount = DecimalString(attribute="cap_amount", allow_none=True)
     include_flat_fees = fields.Boolean()
+    block_at_cap = fields.Boolean()
     updated_at = UTCDateTime()
 
 

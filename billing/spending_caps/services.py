@@ -73,7 +73,7 @@ def set_spending_cap(
     now: dt.datetime,
 ) -> SpendingCapRecord:
     """Set the customer's cap from `period` on: `amount` (None: no cap from then),
-    `include_flat_fees`. Replaces a record of the same period."""
+    `include_flat_fees`, `block_at_cap`. Replaces a record of the same period."""
     customer = get_customer(session, principal, customer_id)
     _check_period(customer, period, now)
     amount = fields.get("amount")
@@ -87,6 +87,7 @@ def set_spending_cap(
         session.add(record)
     record.amount = amount
     record.include_flat_fees = fields.get("include_flat_fees", False)
+    record.block_at_cap = fields.get("block_at_cap", False)
     record.updated_at = now
     session.commit()
     return record

@@ -150,6 +150,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/vehicles/{vehicle}/cost-of-use", INVOICE_READERS),
     Endpoint("GET", "/api/v1/customers/{customer}/cost-of-use", INVOICE_READERS),
     Endpoint("GET", "/api/v1/exports/cost-of-use.csv", FINANCE),
+    Endpoint("GET", "/api/v1/vehicles/{vehicle}/access", EVERYONE),
     Endpoint("GET", "/api/v1/webhook-endpoints", HOOK_MANAGERS),
     Endpoint("POST", "/api/v1/webhook-endpoints", HOOK_MANAGERS, HOOK),
     Endpoint("GET", "/api/v1/webhook-endpoints/{endpoint}", HOOK_MANAGERS),
