@@ -51,7 +51,8 @@ class EndpointSchema(ma.Schema):
     events = fields.Function(lambda endpoint: json.loads(endpoint.events))
     enabled = fields.Boolean()
     previous_secret_expires_at = UTCDateTime(
-        metadata={"description": "until then deliveries are signed with the previous secret too"}
+        allow_none=True,
+        metadata={"description": "until then deliveries are signed with the previous secret too"},
     )
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
