@@ -21,7 +21,7 @@ from billing.auth import Principal
 from billing.devices.models import Customer, Vehicle
 from billing.devices.services import get_customer, get_vehicle
 from billing.errors import NotFound
-from billing.invoicing.models import CREDIT_NOTE, DRAFT, FINALIZED, PAID, VOID, Invoice
+from billing.invoicing.models import CREDIT_NOTE, DRAFT, FINALIZED, INVOICE, PAID, VOID, Invoice
 from billing.invoicing.services import get_invoice, list_invoices
 from billing.metering import queries
 from billing.metering.models import UsageDay
@@ -49,8 +49,8 @@ class VehicleRow:
 @dataclass(frozen=True)
 class Overview:
     """The month in progress: amounts to date and projected, daily kilometres against
-    the previous month, the amount against the previous month at the same point, and
-    the vehicles."""
+    the previous month, the amount against the previous month at the same point and as
+    invoiced, and the vehicles."""
 
     customer: Customer
     statement: CustomerStatement
@@ -58,7 +58,7 @@ class Overview:
     daily_km: list[Decimal | None]  # this month, by day; None for days not reached yet
     previous_daily_km: list[Decimal | None]
     previous_to_date: Totals | None  # the previous month up to the same day and time
-    previous_whole: Totals | None
+    previous_invoice: Invoice | None  # the previous month's invoice, issued or draft
     vehicles: tuple[VehicleRow, ...]
 
     @property
@@ -75,7 +75,12 @@ def customer_overview(
     adjustment_months: int,
 ) -> Overview:
     """The overview page of `customer_id` as `principal` sees it (NotFound outside its
-    scope; no amounts for a caller who sees no money)."""
+    scope; no amounts for a caller who sees no money).
+
+    Its cost is the statement's and one more statement, of the previous month up to the
+    same point; the daily kilometres of both months are one query each over the daily
+    rollups, on the segments the statements already read.
+    """
     result = get_statement(
         session, principal, customer_id, None, now, adjustment_months=adjustment_months
     )
@@ -83,23 +88,34 @@ def customer_overview(
     zone = ZoneInfo(customer.timezone)
     period = result.statement.period
     previous = period.previous()
-    today = now.astimezone(zone).date()
-    previous_to_date = previous_whole = None
+    start, end = previous.bounds(zone)
+    previous_segments = queries.customer_segments(session, customer.id, start, end)
+    previous_to_date = previous_invoice = None
     if result.shows_money:
-        previous_whole = compute_statement(session, customer, previous).totals
         previous_to_date = compute_statement(
             session, customer, previous, until=_same_point_of_previous_month(now, zone)
         ).totals
+        previous_invoice = _invoice_of(session, principal, customer.id, previous)
+    today = now.astimezone(zone).date()
+    this_month = [item.segment for item in result.statement.segments]
     return Overview(
         customer=customer,
         statement=result,
         previous_period=previous,
-        daily_km=daily_distance(session, customer_id, period, zone, until=today),
-        previous_daily_km=daily_distance(session, customer_id, previous, zone),
+        daily_km=daily_distance(session, this_month, period, zone, until=today),
+        previous_daily_km=daily_distance(session, previous_segments, previous, zone),
         previous_to_date=previous_to_date,
-        previous_whole=previous_whole,
+        previous_invoice=previous_invoice,
         vehicles=vehicle_rows(result),
     )
+
+
+def _invoice_of(
+    session: Session, principal: Principal, customer_id: str, period: Period
+) -> Invoice | None:
+    found = list_invoices(session, principal, 1, 10, customer_id=customer_id, period=period)
+    invoices = [i for i in found.items if i.kind == INVOICE and i.status != VOID]
+    return invoices[0] if invoices else None
 
 
 def _same_point_of_previous_month(now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
@@ -113,19 +129,16 @@ def _same_point_of_previous_month(now: dt.datetime, zone: ZoneInfo) -> dt.dateti
 
 def daily_distance(
     session: Session,
-    customer_id: str,
+    segments: Sequence[queries.Segment],
     period: Period,
     zone: ZoneInfo,
     *,
     until: dt.date | None = None,
 ) -> list[Decimal | None]:
-    """Kilometres of the customer's vehicles on each local day of `period` (None after
-    `until`), from the daily rollups: one query, whatever the number of vehicles.
-
-    A vehicle counts on the days it was the customer's (its segments of the month).
+    """Kilometres of the vehicles of `segments` (a customer's in `period`) on each local
+    day of `period` (None after `until`), from the daily rollups: one query, whatever the
+    number of vehicles. A vehicle counts on the days of its segments.
     """
-    start, end = period.bounds(zone)
-    segments = queries.customer_segments(session, customer_id, start, end)
     first = dt.date(period.year, period.month, 1)
     days = [first + dt.timedelta(days=n) for n in range(period.days())]
     held: dict[str, list[tuple[dt.date, dt.date]]] = defaultdict(list)

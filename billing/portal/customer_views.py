@@ -68,13 +68,13 @@ def _overview_charts(data: pages.Overview) -> dict[str, Any]:
             _t("to date"),
             _t("projected"),
             _t("last month, same day"),
-            _t("last month"),
+            _t("last month, invoiced"),
         ]
         amounts = [
             statement.statement.totals.net,
             statement.projection.totals.net if statement.projection else None,
             data.previous_to_date.net if data.previous_to_date else None,
-            data.previous_whole.net if data.previous_whole else None,
+            data.previous_invoice.total_net if data.previous_invoice else None,
         ]
         amount = Chart(_t("Amount"), labels, [Series(_t("Excluding VAT"), amounts)])
         charts["amount_chart"] = amount

@@ -5,11 +5,15 @@ reader's time zone: `1 234,56 €` and `2 décembre 2026` in French, `€1,234.5
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import functools
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 from babel import dates, numbers
 
+from billing.money import MINOR_UNITS
 from billing.periods import Period
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
@@ -19,18 +23,71 @@ def locale_of(language: str) -> str:
     return LOCALES.get(language, LOCALES["en"])
 
 
+# A page shows hundreds of amounts (a row per vehicle, a chart's table): Babel's
+# format_currency costs about 0.1 ms each, as it parses its pattern every time. The layout
+# of each locale and currency is taken once from Babel's own rendering of a sample amount
+# (separators, symbol, sign) and applied with str.format; tests/unit/portal compares the
+# two on many amounts.
+_SAMPLE = Decimal("1234567.89")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    group: str
+    decimal: str
+    positive: str  # "{}\u00a0€", "€{}"
+    negative: str
+
+
+@functools.cache
+def _money_layout(currency: str, locale: str) -> _Layout:
+    positive = numbers.format_currency(_SAMPLE, currency, locale=locale)
+    negative = numbers.format_currency(-_SAMPLE, currency, locale=locale)
+    digits = re.search(r"1(?P<g>\D*)234(?P=g)567(\D+)89", positive)
+    if digits is None:  # a layout this shortcut does not know: Babel every time
+        return _Layout("", "", "", "")
+    group, decimal = digits.group("g"), digits.group(2)
+    placeholder = f"1{group}234{group}567{decimal}89"
+    return _Layout(group, decimal, positive.replace(placeholder, "{}"),
+                   negative.replace(placeholder, "{}"))  # fmt: skip
+
+
 def money(amount: Decimal | None, currency: str, language: str) -> str:
+    """An amount as the locale writes it, with its currency: `1 234,56 €`, `€1,234.56`."""
     if amount is None:
         return "—"
-    return numbers.format_currency(amount, currency, locale=locale_of(language))
+    locale = locale_of(language)
+    layout = _money_layout(currency, locale)
+    places = MINOR_UNITS.get(currency)
+    if not layout.positive or places is None or amount != round(amount, places):
+        return numbers.format_currency(amount, currency, locale=locale)
+    digits = _grouped(abs(amount), places, layout.group, layout.decimal)
+    return (layout.negative if amount < 0 else layout.positive).format(digits)
 
 
-def number(value: Decimal | int | None, language: str, places: int = 1) -> str:
-    """A quantity with at most `places` decimals (km, kWh), grouped as the locale groups."""
+def _grouped(value: Decimal, places: int, group: str, decimal: str) -> str:
+    text = f"{value:,.{places}f}"
+    return text.replace(",", "\x00").replace(".", decimal).replace("\x00", group)
+
+
+@functools.cache
+def _number_separators(locale: str) -> tuple[str, str]:
+    sample = numbers.format_decimal(_SAMPLE, format="#,##0.##", locale=locale)
+    found = re.search(r"1(?P<g>\D*)234(?P=g)567(\D+)89", sample)
+    return (found.group("g"), found.group(2)) if found else (",", ".")
+
+
+def number(value: Decimal | int | float | None, language: str, places: int = 1) -> str:
+    """A quantity with at most `places` decimals (km, kWh), grouped as the locale groups,
+    rounded half-even as Babel rounds."""
     if value is None:
         return "—"
-    pattern = "#,##0" + ("." + "#" * places if places else "")
-    return numbers.format_decimal(value, format=pattern, locale=locale_of(language))
+    group, decimal = _number_separators(locale_of(language))
+    quantized = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    text = _grouped(abs(quantized), places, group, decimal)
+    if places:
+        text = text.rstrip("0").removesuffix(decimal)
+    return ("-" + text) if quantized < 0 and text.strip("0" + group + decimal) else text
 
 
 def percent(rate: Decimal, language: str) -> str:

@@ -69,7 +69,7 @@ FRENCH: dict[str, str] = {
     "to date": "à ce jour",
     "projected": "projection",
     "last month, same day": "mois dernier, même jour",
-    "last month": "mois dernier",
+    "last month, invoiced": "mois dernier, facturé",
     "Projection: each vehicle's usage so far, extrapolated to the days left in the month, "
     "priced by its plan.": "Projection : l'usage de chaque véhicule à ce jour, extrapolé aux "
     "jours restants du mois, au prix de son offre.",

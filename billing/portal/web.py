@@ -152,19 +152,20 @@ def csrf_token() -> str:
 
 @blp.app_context_processor
 def page_context() -> dict[str, Any]:
-    return {"page_user": page_user, "language": language, "fmt": Formatter()}
+    return {"page_user": page_user, "language": language, "fmt": Formatter(language())}
 
 
 class Formatter:
-    """The formatting functions of billing.portal.formatting in the page's language."""
+    """The formatting functions of billing.portal.formatting in the page's language:
+    `fmt.money(amount, currency)` in a template."""
+
+    def __init__(self, language: str):
+        self._language = language
 
     def __getattr__(self, name: str) -> Callable:
-        function = getattr(formatting, name)
-        return functools.partial(_in_language, function)
-
-
-def _in_language(function: Callable, *args: Any, **kwargs: Any) -> str:
-    return function(*args, **{"language": language(), **kwargs})
+        bound = functools.partial(getattr(formatting, name), language=self._language)
+        setattr(self, name, bound)  # looked up once per page
+        return bound
 
 
 def now() -> dt.datetime:

@@ -102,16 +102,22 @@ def test_the_overview_shows_the_month_to_date_as_the_statement_does(
 def test_daily_kilometres_come_by_local_day(session, fleet, rides):
     from zoneinfo import ZoneInfo
 
+    from billing.metering.queries import customer_segments
     from billing.periods import Period
     from billing.portal.customer_pages import daily_distance
 
     paris = ZoneInfo("Europe/Paris")
-    november = daily_distance(session, fleet.customer_id, Period(2026, 11), paris)
+
+    def segments(period):
+        start, end = period.bounds(paris)
+        return customer_segments(session, fleet.customer_id, start, end)
+
+    november = daily_distance(session, segments(Period(2026, 11)), Period(2026, 11), paris)
     assert november[2] == Decimal("200") and november[3] == Decimal("112")
     assert november[19] == Decimal("100")
     assert sum(november) == Decimal("412")
     december = daily_distance(
-        session, fleet.customer_id, Period(2026, 12), paris, until=dt.date(2026, 12, 10)
+        session, segments(Period(2026, 12)), Period(2026, 12), paris, until=dt.date(2026, 12, 10)
     )
     assert december[1] == Decimal("30") and december[10] is None and len(december) == 31
 

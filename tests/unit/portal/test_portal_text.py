@@ -92,3 +92,33 @@ def test_a_chart_is_titled_svg_without_style_and_its_table_holds_every_value():
 def test_an_empty_chart_still_draws():
     chart = Chart("vide", [], [Series("x", [])], kind="lines")
     assert "<svg" in render_svg(chart, "empty", str)
+
+
+def test_the_fast_amounts_are_babels_to_the_character():
+    from babel import numbers
+
+    amounts = [Decimal(f"{sign}{n}.{c:02d}") for sign in ("", "-") for n in (0, 1, 12, 999, 1000,
+               123456, 98765432) for c in (0, 5, 99)]  # fmt: skip
+    # Babel writes "-0,00 €" for a negative zero; the pages write no sign.
+    amounts = [a for a in amounts if a or not a.is_signed()]
+    for language, locale in formatting.LOCALES.items():
+        for currency in ("EUR", "USD", "GBP", "CHF"):
+            for amount in amounts:
+                expected = numbers.format_currency(amount, currency, locale=locale)
+                assert formatting.money(amount, currency, language) == expected, (amount, locale)
+        assert formatting.money(Decimal(1234), "JPY", language) == numbers.format_currency(
+            Decimal(1234), "JPY", locale=locale
+        )
+
+
+def test_the_fast_quantities_are_babels_to_the_character():
+    from babel import numbers
+
+    values = [Decimal(v) for v in ("0", "0.04", "0.05", "0.15", "1", "12.25", "999.95", "1000",
+              "1234.5", "98765.432", "1234567.891")]  # fmt: skip
+    for language, locale in formatting.LOCALES.items():
+        for places in (0, 1, 3):
+            pattern = "#,##0" + ("." + "#" * places if places else "")
+            for value in values:
+                expected = numbers.format_decimal(value, format=pattern, locale=locale)
+                assert formatting.number(value, language, places) == expected, (value, places)
