@@ -31,11 +31,19 @@ days_in_period, is carried to 50 digits before the amount is rounded to the cent
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
-from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
+from dataclasses import dataclass, fields
+from decimal import (
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from typing import Any, TypeVar
 
-from billing.money import ZERO, money_rounder, split_proportionally, vat_amount
+from billing.money import ZERO, quantum, split_proportionally, vat_amount
 from billing.pricing.plans import Charge, Plan, Tier, validate_plan
 
 PREVIEW_VEHICLE_ID = "preview"
@@ -141,48 +149,53 @@ def preview_plan(
 _Frozen = TypeVar("_Frozen")
 
 
-def _fast_constructor(cls: type[_Frozen]) -> Callable[..., _Frozen]:
-    """A constructor for the frozen, slotted dataclass `cls`, with the same parameters.
+def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., _Frozen]:
+    """A constructor of instances of the frozen, slotted dataclass `cls` whose fields in
+    `constants` hold those values; it takes the other fields, in field order.
 
-    Why: a frozen dataclass's __init__ must set each field through object.__setattr__, at
-    about 70 ns a field; for the 15 fields of a RatedLine that was over half the rating
-    time. This builds the instance as a mutable twin class with the same fields and slots,
-    whose __post_init__ turns it into a `cls`: CPython allows __class__ assignment between
-    classes of the same layout. The result is a genuine `cls` instance (type, equality,
-    hash, immutability), three times faster to make.
+    Why: the engine makes one RatedLine per vehicle and charge, and a frozen dataclass's
+    __init__ sets each field through object.__setattr__, at about 70 ns a field: for the 15
+    fields of a RatedLine that was over half the rating time. The constructor made here
+    (generated, as dataclasses generates __init__) sets the slots of a mutable twin of `cls`
+    with the same __slots__, then makes it a `cls`: CPython allows __class__ assignment
+    between classes of the same layout. The result is a genuine `cls` instance (type,
+    equality, hash, immutability), made five times faster; the charge's constants (its
+    index, metric, model...) are set from the constructor's globals, not passed at each call.
     """
-
-    def become_frozen(instance: Any) -> None:
-        instance.__class__ = cls
-
-    defaults = {field.name: field.default for field in fields(cls) if field.default is not MISSING}
-    namespace = {"__annotations__": dict(cls.__annotations__), **defaults}
-    twin = dataclass(slots=True, eq=False, repr=False, match_args=False)(
-        type(f"_Mutable{cls.__name__}", (), {**namespace, "__post_init__": become_frozen})
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    if unknown := constants.keys() - set(names):
+        raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+    twin = type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+    namespace: dict[str, Any] = {"_twin": twin, "_frozen": cls}
+    namespace.update({f"_constant_{name}": value for name, value in constants.items()})
+    parameters = ", ".join(name for name in names if name not in constants)
+    assignments = "".join(
+        f"    instance.{name} = {'_constant_' if name in constants else ''}{name}\n"
+        for name in names
     )
-    if twin.__slots__ != cls.__slots__:  # type: ignore[attr-defined]
-        raise TypeError(f"{cls.__name__} and its twin have different slots")
-    return twin
-
-
-_new_rated_line = _fast_constructor(RatedLine)
-_new_tier_line = _fast_constructor(TierLine)
+    exec(  # the source is made of the dataclass's field names only
+        # _twin() is three times faster than object.__new__(_twin).
+        f"def new({parameters}):\n    instance = _twin()\n{assignments}"
+        "    instance.__class__ = _frozen\n    return instance\n",
+        namespace,
+    )
+    return namespace["new"]
 
 
 # A price function turns a billable quantity into (exact amount, display unit price, tiers).
 _Price = Callable[[Decimal], tuple[Decimal, Decimal | None, tuple[TierLine, ...]]]
 # A vehicle rater turns (vehicle id, quantities, days_on_plan, days_in_period) into a line.
-_VehicleRate = Callable[[str, Mapping[str, Decimal], Decimal, int], RatedLine]
+_VehicleRate = Callable[[str, Mapping[str, Decimal], Decimal, Decimal], RatedLine]
 _PoolRate = Callable[[Sequence[VehicleUsage], int], list[RatedLine]]
 
 
 class _PlanRater:
     """A plan compiled for rating: per charge, a closure with its prices precomputed."""
 
-    __slots__ = ("charges", "pools")
+    __slots__ = ("charges", "pools", "vehicle_rates")
 
     def __init__(self, plan: Plan):
-        round_amount = money_rounder(plan.currency)
+        exponent = quantum(plan.currency)
         # Per charge in plan order, its vehicle rater; None for a pooled charge, whose lines
         # come from its pool rater in `pools`.
         self.charges: list[tuple[int, _VehicleRate | None]] = []
@@ -190,27 +203,37 @@ class _PlanRater:
         for index, charge in enumerate(plan.charges):
             if charge.scope == "pooled":
                 self.charges.append((index, None))
-                self.pools.append((index, _pool_rater(index, charge, round_amount, plan.currency)))
+                self.pools.append((index, _pool_rater(index, charge, exponent, plan.currency)))
             else:
-                self.charges.append((index, _vehicle_rater(index, charge, round_amount)))
+                self.charges.append((index, _vehicle_rater(index, charge, exponent)))
+        # Without pooled charges, each vehicle's lines are its raters' lines, in order.
+        self.vehicle_rates = None if self.pools else [rate for _, rate in self.charges]
 
     def rate(self, vehicles: Sequence[VehicleUsage], days_in_period: int) -> list[RatedLine]:
+        # A Decimal, for the raters: comparing a Decimal with an int converts the int.
+        period = Decimal(days_in_period)
         for usage in vehicles:
-            if not 0 <= usage.days_on_plan <= days_in_period:
+            if not ZERO <= usage.days_on_plan <= period:
                 raise ValueError(
                     f"vehicle {usage.vehicle_id}: days_on_plan {usage.days_on_plan} is not "
                     f"within 0..{days_in_period}"
                 )
-        pooled = {index: rate_pool(vehicles, days_in_period) for index, rate_pool in self.pools}
+        if self.vehicle_rates is not None:
+            return [
+                rate(usage.vehicle_id, usage.quantities, usage.days_on_plan, period)
+                for usage in vehicles
+                for rate in self.vehicle_rates
+            ]
         lines: list[RatedLine] = []
         append = lines.append
+        pooled = {index: rate_pool(vehicles, days_in_period) for index, rate_pool in self.pools}
         for position, usage in enumerate(vehicles):
             vehicle_id, quantities, days = usage.vehicle_id, usage.quantities, usage.days_on_plan
             for index, rate in self.charges:
                 if rate is None:
                     append(pooled[index][position])
                 else:
-                    append(rate(vehicle_id, quantities, days, days_in_period))
+                    append(rate(vehicle_id, quantities, days, period))
         return lines
 
 
@@ -231,59 +254,122 @@ def _plan_rater(plan: Plan) -> _PlanRater:
     return rater
 
 
-def _vehicle_rater(
-    index: int, charge: Charge, round_amount: Callable[[Decimal], Decimal]
-) -> _VehicleRate:
+def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRate:
+    """The rater of one per-vehicle charge: rules 1 to 5 of this module's docstring.
+
+    This is the engine's hot loop, once per vehicle and charge, so the price of each model
+    is written inline rather than called (`_price_function` is the same rules for a pool,
+    and a property test holds the two equal): a call and its result tuple cost as much as
+    the arithmetic.
+    """
     if charge.model == "flat":
-        return _flat_rater(index, charge.amount, round_amount)  # type: ignore[arg-type]
+        return _flat_rater(index, charge.amount, exponent)  # type: ignore[arg-type]
     metric, model, included = charge.metric, charge.model, charge.included
-    price = _price_function(charge)
-    clamped = charge.minimum is not None or charge.maximum is not None
+    unit_amount, package_size, package_amount = (
+        charge.unit_amount, charge.package_size, charge.package_amount
+    )  # fmt: skip
     minimum, maximum = charge.minimum, charge.maximum
+    clamped = minimum is not None or maximum is not None
     by_days = metric == "vehicle_days"
+    bounds, tier_prices = _tier_prices(charge.tiers, graduated=model == "graduated")
+    new_line = _fast_constructor(
+        RatedLine, charge_index=index, metric=metric, model=model, scope="vehicle",
+        pooled_quantity=None, pooled_billable_quantity=None, pooled_amount=None,
+    )  # fmt: skip
 
     def rate(
-        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, days_in_period: int
+        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, period: Decimal
     ) -> RatedLine:
         quantity = days if by_days else quantities.get(metric, ZERO)
-        if quantity < 0:
+        if quantity > included:  # included is not negative: nor is the quantity
+            billable = quantity - included
+        elif quantity < ZERO:
             raise _negative(vehicle_id, metric, quantity)
-        billable = quantity - included if quantity > included else ZERO
-        amount, unit_amount, tiers = price(billable)
+        else:
+            billable = ZERO
+        if model == "per_unit":
+            amount, tiers = billable * unit_amount, ()
+        elif model == "package":
+            # divmod is exact where a rounded quotient's ceiling could miss a tiny remainder.
+            blocks, rest = divmod(billable, package_size)
+            if rest:
+                blocks += 1
+            amount, tiers = blocks * package_amount, ()
+        else:
+            position = bisect_left(bounds, billable)  # first tier with billable <= up_to
+            start, tier_rate, tier_flat, base, below, new_tier_line = tier_prices[position]
+            in_tier = billable - start if model == "graduated" else billable
+            tier_amount = in_tier * tier_rate + tier_flat
+            tiers = (*below, new_tier_line(in_tier, tier_amount))
+            amount = tier_amount if base is None else base + tier_amount
         at_minimum = at_maximum = False
         if clamped:
-            floor = _prorated(minimum, days, days_in_period)
-            cap = _prorated(maximum, days, days_in_period)
-            amount, at_minimum, at_maximum = _clamp(amount, floor, cap)
+            floor, cap = minimum, maximum
+            if days != period:
+                floor = None if floor is None else _prorate(floor, days, period)
+                cap = None if cap is None else _prorate(cap, days, period)
+            if floor is not None and amount < floor:
+                amount, at_minimum = floor, True
+            elif cap is not None and amount > cap:
+                amount, at_maximum = cap, True
         # Positional, in field order: keyword arguments would cost a third of a microsecond.
-        return _new_rated_line(
-            vehicle_id, index, metric, model, "vehicle", quantity, billable, unit_amount,
-            round_amount(amount), tiers, None, None, None, at_minimum, at_maximum,
+        return new_line(
+            vehicle_id, quantity, billable, tier_rate if model == "volume" else unit_amount,
+            amount.quantize(exponent, ROUND_HALF_UP), tiers, at_minimum, at_maximum,
         )  # fmt: skip
 
     return rate
 
 
-def _flat_rater(
-    index: int, amount: Decimal, round_amount: Callable[[Decimal], Decimal]
-) -> _VehicleRate:
+def _tier_prices(
+    tiers: tuple[Tier, ...], *, graduated: bool
+) -> tuple[list[Decimal], list[tuple[Any, ...]]]:
+    """(the upper bounds of all tiers but the last, and per tier: its start, unit amount,
+    flat amount, the total amount and the lines of the tiers below it (graduated) or None
+    and () (volume), and the constructor of its TierLine from (quantity, amount))."""
+    if not tiers:
+        return [], []
+    bounds = [tier.up_to for tier in tiers[:-1]]
+    starts = [ZERO, *bounds]
+    new_lines = _tier_line_constructors(tiers, starts)
+    prices: list[tuple[Any, ...]] = []
+    full: list[TierLine] = []  # graduated: the tiers below a quantity's are used in full
+    for tier, start, bound, new_line in zip(tiers, starts, [*bounds, None], new_lines, strict=True):
+        below = (
+            (sum((line.amount for line in full), ZERO), tuple(full)) if graduated else (None, ())
+        )
+        prices.append((start, tier.unit_amount, tier.flat_amount, *below, new_line))
+        if graduated and bound is not None:
+            size = bound - start
+            full.append(new_line(size, size * tier.unit_amount + tier.flat_amount))
+    return bounds, prices
+
+
+def _flat_rater(index: int, amount: Decimal, exponent: Decimal) -> _VehicleRate:
+    new_line = _fast_constructor(
+        RatedLine, charge_index=index, metric="vehicle_days", model="flat", scope="vehicle",
+        unit_amount=amount, tiers=(), pooled_quantity=None, pooled_billable_quantity=None,
+        pooled_amount=None, minimum_applied=False, maximum_applied=False,
+    )  # fmt: skip
+    full_period_amount = amount.quantize(exponent, ROUND_HALF_UP)  # rounded once, per plan
+
     def rate(
-        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, days_in_period: int
+        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, period: Decimal
     ) -> RatedLine:
-        prorated = amount if days == days_in_period else _prorate(amount, days, days_in_period)
-        return _new_rated_line(
-            vehicle_id, index, "vehicle_days", "flat", "vehicle", days, days, amount,
-            round_amount(prorated), (), None, None, None, False, False,
-        )  # fmt: skip
+        if days == period:
+            return new_line(vehicle_id, days, days, full_period_amount)
+        prorated = _prorate(amount, days, period)
+        return new_line(vehicle_id, days, days, prorated.quantize(exponent, ROUND_HALF_UP))
 
     return rate
 
 
-def _pool_rater(
-    index: int, charge: Charge, round_amount: Callable[[Decimal], Decimal], currency: str
-) -> _PoolRate:
-    metric, model, included = charge.metric, charge.model, charge.included
+def _pool_rater(index: int, charge: Charge, exponent: Decimal, currency: str) -> _PoolRate:
+    metric, included = charge.metric, charge.included
     price = _price_function(charge)
+    new_line = _fast_constructor(
+        RatedLine, charge_index=index, metric=metric, model=charge.model, scope="pooled"
+    )
 
     def rate_pool(vehicles: Sequence[VehicleUsage], days_in_period: int) -> list[RatedLine]:
         quantities = [_pooled_quantity(usage, metric) for usage in vehicles]
@@ -291,15 +377,11 @@ def _pool_rater(
         billable = max(total - included, ZERO)
         amount, unit_amount, tiers = price(billable)
         amount, at_minimum, at_maximum = _clamp(amount, charge.minimum, charge.maximum)
-        pooled_amount = round_amount(amount)
+        pooled_amount = amount.quantize(exponent, ROUND_HALF_UP)
         shares = split_proportionally(pooled_amount, quantities, currency)
         return [
-            _new_rated_line(
+            new_line(
                 vehicle_id=usage.vehicle_id,
-                charge_index=index,
-                metric=metric,
-                model=model,
-                scope="pooled",
                 quantity=quantity,
                 billable_quantity=quantity,
                 unit_amount=unit_amount,
@@ -340,13 +422,7 @@ def _clamp(
     return amount, False, False
 
 
-def _prorated(bound: Decimal | None, days: Decimal, days_in_period: int) -> Decimal | None:
-    if bound is None or days == days_in_period:
-        return bound
-    return _prorate(bound, days, days_in_period)
-
-
-def _prorate(amount: Decimal, days: Decimal, days_in_period: int) -> Decimal:
+def _prorate(amount: Decimal, days: Decimal, days_in_period: int | Decimal) -> Decimal:
     # Multiply before dividing: the product is exact, so the division is the only rounding.
     return amount * days / days_in_period
 
@@ -386,10 +462,12 @@ def _package_price(size: Decimal, block_amount: Decimal) -> _Price:
 def _graduated_price(tiers: tuple[Tier, ...]) -> _Price:
     bounds = [tier.up_to for tier in tiers[:-1]]
     starts = [ZERO, *bounds]
+    new_lines = _tier_line_constructors(tiers, starts)
+    rates = [(tier.unit_amount, tier.flat_amount) for tier in tiers]
     # The tiers below the one a quantity falls in are always used in full: their lines
     # and the running total of their amounts are computed once per plan.
     full = [
-        _tier_line(position + 1, tiers[position], starts[position], bound - starts[position])
+        _tier_line(new_lines[position], rates[position], bound - starts[position])
         for position, bound in enumerate(bounds)
     ]
     prefixes = [tuple(full[:position]) for position in range(len(tiers))]
@@ -397,27 +475,50 @@ def _graduated_price(tiers: tuple[Tier, ...]) -> _Price:
 
     def price(billable: Decimal) -> tuple[Decimal, Decimal | None, tuple[TierLine, ...]]:
         position = bisect_left(bounds, billable)  # first tier with billable <= up_to
-        start = starts[position]
-        line = _tier_line(position + 1, tiers[position], start, billable - start)
-        return bases[position] + line.amount, None, (*prefixes[position], line)
+        unit_amount, flat_amount = rates[position]
+        quantity = billable - starts[position]
+        amount = quantity * unit_amount + flat_amount
+        line = new_lines[position](quantity, amount)
+        return bases[position] + amount, None, (*prefixes[position], line)
 
     return price
 
 
 def _volume_price(tiers: tuple[Tier, ...]) -> _Price:
     bounds = [tier.up_to for tier in tiers[:-1]]
-    starts = [ZERO, *bounds]
+    new_lines = _tier_line_constructors(tiers, [ZERO, *bounds])
+    rates = [(tier.unit_amount, tier.flat_amount) for tier in tiers]
 
     def price(billable: Decimal) -> tuple[Decimal, Decimal | None, tuple[TierLine, ...]]:
         position = bisect_left(bounds, billable)  # first tier with billable <= up_to
-        tier = tiers[position]
-        line = _tier_line(position + 1, tier, starts[position], billable)
-        return line.amount, tier.unit_amount, (line,)
+        unit_amount, flat_amount = rates[position]
+        amount = billable * unit_amount + flat_amount
+        return amount, unit_amount, (new_lines[position](billable, amount),)
 
     return price
 
 
-def _tier_line(number: int, tier: Tier, start: Decimal, quantity: Decimal) -> TierLine:
-    unit_amount, flat_amount = tier.unit_amount, tier.flat_amount
-    amount = quantity * unit_amount + flat_amount
-    return _new_tier_line(number, start, tier.up_to, quantity, unit_amount, flat_amount, amount)
+def _tier_line_constructors(
+    tiers: Sequence[Tier], starts: Sequence[Decimal]
+) -> list[Callable[[Decimal, Decimal], TierLine]]:
+    """Per tier, a constructor of its TierLine from (quantity, amount)."""
+    return [
+        _fast_constructor(
+            TierLine,
+            tier=number,
+            from_quantity=start,
+            up_to=tier.up_to,
+            unit_amount=tier.unit_amount,
+            flat_amount=tier.flat_amount,
+        )
+        for number, (tier, start) in enumerate(zip(tiers, starts, strict=True), start=1)
+    ]
+
+
+def _tier_line(
+    new_line: Callable[[Decimal, Decimal], TierLine],
+    rates: tuple[Decimal, Decimal],
+    quantity: Decimal,
+) -> TierLine:
+    unit_amount, flat_amount = rates
+    return new_line(quantity, quantity * unit_amount + flat_amount)

@@ -6,12 +6,14 @@ import string
 import unicodedata
 from collections import defaultdict
 from decimal import Decimal as D
+from decimal import localcontext
 from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.money import MINOR_UNITS, money_rounder, round_money, vat_amount
+from billing.pricing import rating
 from billing.pricing.plans import (
     METRICS,
     MODELS,
@@ -21,8 +23,9 @@ from billing.pricing.plans import (
     Tier,
     parse_plan,
     plan_to_dict,
+    validate_plan,
 )
-from billing.pricing.rating import VehicleUsage, rate_vehicles
+from billing.pricing.rating import RatedLine, VehicleUsage, rate_vehicles
 from billing.pricing.totals import compute_totals
 
 # No example database: property tests must leave nothing behind in the checkout.
@@ -206,3 +209,59 @@ def test_totals_vat_is_the_vat_of_each_rates_summed_base(
 @given(st.sampled_from(sorted(MINOR_UNITS)), st.decimals(-1_000_000, 1_000_000, places=8))
 def test_the_rating_rounder_rounds_like_round_money(currency: str, amount: D) -> None:
     assert money_rounder(currency)(amount) == round_money(amount, currency)
+
+
+@st.composite
+def varied_fleets(draw: st.DrawFn) -> list[VehicleUsage]:
+    """Fleets whose vehicles are often on the plan the whole period, with quantities of any
+    exponent (whole numbers, metres, exact zeros written 0.000)."""
+    size = draw(st.integers(min_value=1, max_value=5))
+    days = st.just(D(DAYS_IN_PERIOD)) | st.decimals(min_value=0, max_value=DAYS_IN_PERIOD, places=1)
+    quantity = st.integers(0, 5000).map(D) | quantities | st.just(D("0.000"))
+    usage = st.dictionaries(st.sampled_from(METRICS), quantity)
+    return [VehicleUsage(f"MOB-{n}", draw(usage), draw(days)) for n in range(size)]
+
+
+def general_vehicle_line(index: int, charge: Charge, usage: VehicleUsage) -> RatedLine:
+    """A per-vehicle line by the engine's general pricing (the price functions and the
+    clamp that pools use), against which its inline per-vehicle raters are held."""
+    days, period = usage.days_on_plan, D(DAYS_IN_PERIOD)
+    if charge.model == "flat":
+        amount = charge.amount * days / period
+        return RatedLine(
+            usage.vehicle_id, index, "vehicle_days", "flat", "vehicle", days, days,
+            charge.amount, round_money(amount, "EUR"), (),
+        )  # fmt: skip
+    if charge.metric == "vehicle_days":
+        quantity = days
+    else:
+        quantity = usage.quantities.get(charge.metric, D(0))
+    billable = quantity - charge.included if quantity > charge.included else D(0)
+    amount, unit_amount, tiers = rating._price_function(charge)(billable)
+
+    def prorated(bound: D | None) -> D | None:
+        return None if bound is None else bound * days / period
+
+    amount, at_minimum, at_maximum = rating._clamp(
+        amount, prorated(charge.minimum), prorated(charge.maximum)
+    )
+    return RatedLine(
+        usage.vehicle_id, index, charge.metric, charge.model, "vehicle", quantity, billable,
+        unit_amount, round_money(amount, "EUR"), tiers, None, None, None, at_minimum, at_maximum,
+    )  # fmt: skip
+
+
+@settings(deadline=None, database=None, max_examples=200)
+@given(plans.map(lambda plan: dataclasses.replace(plan, currency="EUR")), varied_fleets())
+def test_per_vehicle_lines_are_the_general_pricing_of_each_charge(
+    plan: Plan, fleet: list[VehicleUsage]
+) -> None:
+    lines = iter(rate_vehicles(plan, fleet, DAYS_IN_PERIOD))
+    with localcontext(rating._CONTEXT):
+        for usage in fleet:
+            for index, charge in enumerate(validate_plan(plan).charges):
+                line = next(lines)
+                if charge.scope == "vehicle":
+                    expected = general_vehicle_line(index, charge, usage)
+                    # repr, not ==: the same numbers written with the same exponents.
+                    assert repr(line) == repr(expected)
