@@ -271,7 +271,9 @@ def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRat
     minimum, maximum = charge.minimum, charge.maximum
     clamped = minimum is not None or maximum is not None
     by_days = metric == "vehicle_days"
-    bounds, tier_prices = _tier_prices(charge.tiers, graduated=model == "graduated")
+    per_unit, package, graduated = model == "per_unit", model == "package", model == "graduated"
+    volume = model == "volume"
+    bounds, tier_prices = _tier_prices(charge.tiers, graduated=graduated)
     new_line = _fast_constructor(
         RatedLine, charge_index=index, metric=metric, model=model, scope="vehicle",
         pooled_quantity=None, pooled_billable_quantity=None, pooled_amount=None,
@@ -287,9 +289,9 @@ def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRat
             raise _negative(vehicle_id, metric, quantity)
         else:
             billable = ZERO
-        if model == "per_unit":
+        if per_unit:
             amount, tiers = billable * unit_amount, ()
-        elif model == "package":
+        elif package:
             # divmod is exact where a rounded quotient's ceiling could miss a tiny remainder.
             blocks, rest = divmod(billable, package_size)
             if rest:
@@ -298,7 +300,7 @@ def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRat
         else:
             position = bisect_left(bounds, billable)  # first tier with billable <= up_to
             start, tier_rate, tier_flat, base, below, new_tier_line = tier_prices[position]
-            in_tier = billable - start if model == "graduated" else billable
+            in_tier = billable - start if graduated else billable
             tier_amount = in_tier * tier_rate + tier_flat
             tiers = (*below, new_tier_line(in_tier, tier_amount))
             amount = tier_amount if base is None else base + tier_amount
@@ -314,7 +316,7 @@ def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRat
                 amount, at_maximum = cap, True
         # Positional, in field order: keyword arguments would cost a third of a microsecond.
         return new_line(
-            vehicle_id, quantity, billable, tier_rate if model == "volume" else unit_amount,
+            vehicle_id, quantity, billable, tier_rate if volume else unit_amount,
             amount.quantize(exponent, ROUND_HALF_UP), tiers, at_minimum, at_maximum,
         )  # fmt: skip
 
