@@ -5,6 +5,7 @@ from billing.access import models as access_models  # noqa: F401
 from billing.components import models as components_models  # noqa: F401
 from billing.db import Base
 from billing.devices import models as devices_models  # noqa: F401
+from billing.dunning import models as dunning_models  # noqa: F401
 from billing.invoicing import models as invoicing_models  # noqa: F401
 from billing.metering import models as metering_models  # noqa: F401
 from billing.payments import models as payments_models  # noqa: F401

@@ -25,6 +25,7 @@ from billing.access.services import refresh_cap_blocks
 from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
+from billing.dunning.services import DunningReport, run_dunning
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.services import RunReport, invoice_closed_periods
 from billing.jobs import new_holder, release_lease, take_lease
@@ -131,6 +132,12 @@ def cap_blocks(database: Database, settings: Settings) -> list[str]:
         return refresh_cap_blocks(session, utcnow())
 
 
+def dunning(database: Database, settings: Settings) -> DunningReport:
+    """Follow up the overdue invoices: the steps due, the blocks lifted, the mails."""
+    with database.session() as session:
+        return run_dunning(session, utcnow(), settings)
+
+
 def jobs(settings: Settings) -> list[Job]:
     scheduled = [
         Job("meter", settings.metering.interval_seconds, meter),
@@ -138,6 +145,7 @@ def jobs(settings: Settings) -> list[Job]:
         Job("invoice", settings.invoicing.interval_seconds, invoice),
         Job("webhooks", settings.webhooks.interval_seconds, webhooks),
         Job("cap_blocks", settings.access.cap_watch_seconds, cap_blocks),
+        Job("dunning", settings.dunning.interval_seconds, dunning),
     ]
     if settings.stripe.enabled:  # without Stripe keys, nothing is collected
         scheduled.append(Job("stripe_sync", settings.stripe.sync_interval_seconds, stripe_sync))

@@ -146,6 +146,14 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class DunningSettings:
+    # "days:kind" after the due date, kinds reminder, penalty_notice and block (at most one).
+    steps: str = "7:reminder,15:reminder,20:penalty_notice,30:block"
+    # How often the scheduler takes the steps that are due (and retries failed mails).
+    interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class AccessSettings:
     # How often the scheduler checks the spending caps that lock vehicles when reached.
     cap_watch_seconds: float = 5.0
@@ -188,6 +196,7 @@ class Settings:
     portal: PortalSettings = field(default_factory=PortalSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    dunning: DunningSettings = field(default_factory=DunningSettings)
 
     @property
     def effective_database_url(self) -> str:

@@ -30,6 +30,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.dunning.services import release_settled_blocks
 from billing.errors import Conflict, Invalid
 from billing.ids import new_id
 from billing.invoicing import document_files, numbering, rendering
@@ -293,6 +294,7 @@ def _issue(
         raise Invalid(f"a credit note of {invoice.number} cannot be issued", {"document": problems})
     enqueue_invoice(session, note, now, settings.stripe)  # mirrored iff issued
     emit_event(session, CREDIT_NOTE_ISSUED, note.customer_id, invoice_data(note), now)
+    release_settled_blocks(session, note.customer_id, now)  # unlock at once when settled
     return note
 
 

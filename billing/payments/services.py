@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.devices.models import Customer
+from billing.dunning.services import release_settled_blocks
 from billing.invoicing.models import CREDIT_NOTE, FINALIZED, INVOICE, PAID, VOID, Invoice
 from billing.money import MINOR_UNITS
 from billing.payments.gateway import (
@@ -406,6 +407,7 @@ def record_webhook_event(session: Session, event: WebhookEvent, now: dt.datetime
         outcome = _mark_paid(invoice, event.object, now)
         if invoice.status == PAID and not was_paid:
             emit_event(session, INVOICE_PAID, invoice.customer_id, invoice_data(invoice), now)
+            release_settled_blocks(session, invoice.customer_id, now)  # unlock at once
     elif invoice is not None and event.type == "invoice.payment_failed":
         outcome = _mark_failed(invoice)
     session.add(
