@@ -9,15 +9,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
 from billing.devices.models import Customer
-from billing.invoicing.models import CREDIT_NOTE, DRAFT, Invoice
+from billing.invoicing.models import CREDIT_NOTE, DRAFT, Invoice, NumberSeries
 from billing.invoicing.services import list_invoices
 from billing.money import round_money
 from billing.pagination import Page
+from billing.payments.models import StripeOutboxEntry
 from billing.periods import Period
 from billing.portal.customer_pages import invoice_status
 
@@ -79,3 +80,45 @@ def drafts(session: Session, principal: Principal) -> list[Invoice]:
     """Drafts waiting for their grace period, oldest period first."""
     page = list_invoices(session, principal, 1, PER_PAGE, status=DRAFT)
     return sorted(page.items, key=lambda invoice: (invoice.period, invoice.customer_id))
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    invoice: Invoice
+    attempts: int
+    last_error: str
+    next_attempt_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The numbering series and how collection through Stripe goes."""
+
+    series: list[NumberSeries]
+    failures: list[SyncFailure]  # documents Stripe does not hold yet, with their last error
+    payment_statuses: dict[str, int]  # what Stripe said of the issued invoices
+
+
+def collection(session: Session) -> Collection:
+    """The numbering series (each with its last number and date) and the Stripe mirror's
+    pending failures; for finance, who sees everything."""
+    series = list(session.scalars(select(NumberSeries).order_by(NumberSeries.series)))
+    failing = session.execute(
+        select(StripeOutboxEntry, Invoice)
+        .join(Invoice, Invoice.id == StripeOutboxEntry.invoice_id)
+        .where(StripeOutboxEntry.done_at.is_(None), StripeOutboxEntry.last_error.is_not(None))
+        .order_by(StripeOutboxEntry.next_attempt_at)
+        .limit(PER_PAGE)
+    ).all()
+    statuses = dict(
+        session.execute(
+            select(Invoice.payment_status, func.count())
+            .where(Invoice.payment_status.is_not(None))
+            .group_by(Invoice.payment_status)
+        ).all()
+    )
+    return Collection(
+        series,
+        [SyncFailure(i, e.attempts, e.last_error or "", e.next_attempt_at) for e, i in failing],
+        statuses,
+    )

@@ -114,6 +114,12 @@ def finance_credit_note(invoice_id: str) -> Any:
     return redirect(url_for("portal.finance_invoice", invoice_id=note.id, done=note.number))
 
 
+@blp.get("/finance/collection/")
+@signed_in(*FINANCE)
+def finance_collection() -> Any:
+    return render("finance/collection.html", collection=pages.collection(db_session()), zone=zone())
+
+
 @blp.get("/finance/exports/")
 @signed_in(*FINANCE)
 def finance_exports() -> Any:

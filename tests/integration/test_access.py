@@ -439,6 +439,7 @@ PAGES = [
          FINANCE),
     Page("POST", "/finance/invoices/<invoice_id>/credit-notes",
          "/finance/invoices/{invoice}/credit-notes", FINANCE),
+    Page("GET", "/finance/collection/", "/finance/collection/", FINANCE),
     Page("GET", "/finance/exports/", "/finance/exports/", FINANCE),
     Page("GET",
          "/finance/exports/<any('invoices.csv', 'invoice-lines.csv', 'fec', 'facturx.zip'):kind>",

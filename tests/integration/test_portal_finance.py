@@ -180,3 +180,23 @@ def test_a_customer_cannot_finalize_even_with_a_valid_token(app, session, fleet,
     assert refused.status_code == 403
     session.refresh(draft)
     assert draft.status == "draft"
+
+
+def test_the_numbering_series_and_the_stripe_failures_are_shown(session, settings, finance, draft):
+    import datetime as dt
+
+    from billing.payments.models import StripeOutboxEntry
+
+    finalize_invoice(session, draft.id, DUE, settings=settings)
+    session.add(
+        StripeOutboxEntry(
+            invoice_id=draft.id, enqueued_at=DUE, attempts=3, last_error="card_declined: no",
+            next_attempt_at=DUE + dt.timedelta(hours=1),
+        )
+    )  # fmt: skip
+    session.commit()
+    page = finance.get("/finance/collection/").get_data(as_text=True)
+    series = re.search(r'id="series".*?</table>', page, re.S).group(0)
+    assert "F-2026" in series and ">1<" in series
+    failures = re.search(r'id="sync-failures".*?</table>', page, re.S).group(0)
+    assert "F-2026-000001" in failures and "card_declined: no" in failures
