@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
@@ -29,9 +29,8 @@ from billing.metering.services import vehicle_usage
 from billing.money import ZERO
 from billing.periods import Period
 from billing.pricing.services import list_plans, preview
-from billing.pricing.totals import Totals
-from billing.statements.compute import compute_statement, quantities
-from billing.statements.services import CustomerStatement, get_statement, in_progress_until
+from billing.statements.compute import quantities
+from billing.statements.services import CustomerStatement, get_statement
 
 MAX_LISTED = 500  # invoices on one page: years of monthly invoices and their credit notes
 COMPARED_MONTHS = 3
@@ -49,15 +48,13 @@ class VehicleRow:
 @dataclass(frozen=True)
 class Overview:
     """The month in progress: amounts to date and projected, daily kilometres against
-    the previous month, the amount against the previous month at the same point and as
-    invoiced, and the vehicles."""
+    the previous month, the amount against the previous month's invoice, the vehicles."""
 
     customer: Customer
     statement: CustomerStatement
     previous_period: Period
     daily_km: list[Decimal | None]  # this month, by day; None for days not reached yet
     previous_daily_km: list[Decimal | None]
-    previous_to_date: Totals | None  # the previous month up to the same day and time
     previous_invoice: Invoice | None  # the previous month's invoice, issued or draft
     vehicles: tuple[VehicleRow, ...]
 
@@ -77,9 +74,9 @@ def customer_overview(
     """The overview page of `customer_id` as `principal` sees it (NotFound outside its
     scope; no amounts for a caller who sees no money).
 
-    Its cost is the statement's and one more statement, of the previous month up to the
-    same point; the daily kilometres of both months are one query each over the daily
-    rollups, on the segments the statements already read.
+    Its cost is the statement's and a few queries: the previous month's segments, its
+    invoice, and the daily kilometres of both months over the daily rollups. (Pricing the
+    previous month up to the same day would be a second statement: twice the page's time.)
     """
     result = get_statement(
         session, principal, customer_id, None, now, adjustment_months=adjustment_months
@@ -90,11 +87,8 @@ def customer_overview(
     previous = period.previous()
     start, end = previous.bounds(zone)
     previous_segments = queries.customer_segments(session, customer.id, start, end)
-    previous_to_date = previous_invoice = None
+    previous_invoice = None
     if result.shows_money:
-        previous_to_date = compute_statement(
-            session, customer, previous, until=_same_point_of_previous_month(now, zone)
-        ).totals
         previous_invoice = _invoice_of(session, principal, customer.id, previous)
     today = now.astimezone(zone).date()
     this_month = [item.segment for item in result.statement.segments]
@@ -104,7 +98,6 @@ def customer_overview(
         previous_period=previous,
         daily_km=daily_distance(session, this_month, period, zone, until=today),
         previous_daily_km=daily_distance(session, previous_segments, previous, zone),
-        previous_to_date=previous_to_date,
         previous_invoice=previous_invoice,
         vehicles=vehicle_rows(result),
     )
@@ -116,15 +109,6 @@ def _invoice_of(
     found = list_invoices(session, principal, 1, 10, customer_id=customer_id, period=period)
     invoices = [i for i in found.items if i.kind == INVOICE and i.status != VOID]
     return invoices[0] if invoices else None
-
-
-def _same_point_of_previous_month(now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """`now`'s day and time a month earlier, on the last day of a shorter month."""
-    local = now.astimezone(zone)
-    previous = Period(local.year, local.month).previous()
-    day = min(local.day, previous.days())
-    moment = local.replace(year=previous.year, month=previous.month, day=day, tzinfo=None)
-    return in_progress_until(moment.replace(tzinfo=zone).astimezone(dt.UTC))
 
 
 def daily_distance(
@@ -147,7 +131,20 @@ def daily_distance(
             (segment.start.astimezone(zone).date(), segment.end.astimezone(zone).date())
         )
     metres: dict[dt.date, int] = defaultdict(int)
-    if held:
+    if held and all(_holds_whole_period(spans, days) for spans in held.values()):
+        # Every vehicle was the customer's all month (the usual case): the database sums.
+        metres.update(
+            session.execute(
+                select(UsageDay.day, func.sum(UsageDay.distance_m))
+                .where(
+                    UsageDay.vehicle_id.in_(sorted(held)),
+                    UsageDay.day >= days[0],
+                    UsageDay.day <= days[-1],
+                )
+                .group_by(UsageDay.day)
+            ).all()
+        )
+    elif held:
         rows = session.execute(
             select(UsageDay.vehicle_id, UsageDay.day, UsageDay.distance_m).where(
                 UsageDay.vehicle_id.in_(sorted(held)),
@@ -160,9 +157,19 @@ def daily_distance(
             if any(lo <= day and (day < hi or lo == hi) for lo, hi in held[vehicle_id]):
                 metres[day] += distance
     return [
-        None if until is not None and day > until else Decimal(metres[day]).scaleb(-3)
+        None if until is not None and day > until else Decimal(int(metres[day])).scaleb(-3)
         for day in days
     ]
+
+
+def _holds_whole_period(spans: list[tuple[dt.date, dt.date]], days: list[dt.date]) -> bool:
+    """Whether the local-day spans [lo, hi) cover every day of the period."""
+    cursor = days[0]
+    for lo, hi in sorted(spans):
+        if lo > cursor:
+            return False
+        cursor = max(cursor, hi)
+    return cursor > days[-1]
 
 
 def vehicle_rows(result: CustomerStatement) -> tuple[VehicleRow, ...]:

@@ -64,16 +64,10 @@ def _overview_charts(data: pages.Overview) -> dict[str, Any]:
     statement = data.statement
     if statement.shows_money:
         currency = statement.statement.currency
-        labels = [
-            _t("to date"),
-            _t("projected"),
-            _t("last month, same day"),
-            _t("last month, invoiced"),
-        ]
+        labels = [_t("to date"), _t("projected"), _t("last month, invoiced")]
         amounts = [
             statement.statement.totals.net,
             statement.projection.totals.net if statement.projection else None,
-            data.previous_to_date.net if data.previous_to_date else None,
             data.previous_invoice.total_net if data.previous_invoice else None,
         ]
         amount = Chart(_t("Amount"), labels, [Series(_t("Excluding VAT"), amounts)])

@@ -68,7 +68,6 @@ FRENCH: dict[str, str] = {
     "Amount, excluding VAT, against last month": "Montant hors TVA, comparé au mois dernier",
     "to date": "à ce jour",
     "projected": "projection",
-    "last month, same day": "mois dernier, même jour",
     "last month, invoiced": "mois dernier, facturé",
     "Projection: each vehicle's usage so far, extrapolated to the days left in the month, "
     "priced by its plan.": "Projection : l'usage de chaque véhicule à ce jour, extrapolé aux "

@@ -249,3 +249,26 @@ def test_staff_read_the_account_pages_too(app, session, fleet, invoiced):
     client = signed_in_client(app, session, finance, DECEMBER_10)
     assert client.get(f"/accounts/{fleet.customer_id}/statements/2026-11").status_code == 200
     assert client.get(f"/accounts/{fleet.other_customer_id}/").status_code == 200
+
+
+def test_the_overview_compares_the_month_with_last_months_invoice(customer_client, fleet, invoiced):
+    page = text(customer_client.get(f"/accounts/{fleet.customer_id}/"))
+    chart = re.search(r'id="amount-chart".*?</figure>', page, re.S).group(0)
+    assert "mois dernier, facturé" in chart
+    assert money(invoiced.total_net, "EUR", "fr") in chart  # in the chart's table
+
+
+def test_a_vehicle_that_joined_mid_month_counts_from_its_first_day(session, fleet, rides):
+    from zoneinfo import ZoneInfo
+
+    from billing.metering.queries import customer_segments
+    from billing.periods import Period
+    from billing.portal.customer_pages import daily_distance
+
+    paris = ZoneInfo("Europe/Paris")
+    start, end = Period(2026, 11).bounds(paris)
+    segments = customer_segments(session, fleet.customer_id, start, end)
+    # Only the segments from the 16th: the rides of the 3rd and 4th are not counted.
+    late = [s for s in segments if s.start.astimezone(paris).day >= 16]
+    november = daily_distance(session, late, Period(2026, 11), paris)
+    assert november[2] == 0 and november[19] == Decimal("100")
