@@ -14,11 +14,13 @@ Pure: the standard library and `billing.money` (itself the standard library only
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
 from billing.money import MINOR_UNITS, UnknownCurrency
@@ -52,10 +54,16 @@ class Lifetime:
     cycles: Decimal | None = None
     months: Decimal | None = None
 
-    def limits(self) -> dict[str, Decimal]:
-        """The units set, in LIFETIME_UNITS order."""
-        found = {unit: getattr(self, unit) for unit in LIFETIME_UNITS}
-        return {unit: value for unit, value in found.items() if value is not None}
+    def limits(self) -> Mapping[str, Decimal]:
+        """The units set, in LIFETIME_UNITS order (read-only: one mapping per lifetime,
+        as wear reads it for every part of a fleet)."""
+        return _limits(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _limits(lifetime: Lifetime) -> Mapping[str, Decimal]:
+    found = {unit: getattr(lifetime, unit) for unit in LIFETIME_UNITS}
+    return MappingProxyType({unit: value for unit, value in found.items() if value is not None})
 
 
 @dataclass(frozen=True, slots=True)

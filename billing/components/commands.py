@@ -156,11 +156,11 @@ def components_due(
         except DomainError as error:
             raise _fail(error) from None
         for item in page.items:
-            part, found = item.part_wear.part, item.part_wear.wear
+            shown, found = item.part_wear, item.part_wear.wear
             limiting = next(u for u in found.units if u.unit == found.limiting_unit)
             history = "history ok" if found.history_sufficient else "too little history"
             click.echo(
-                f"{item.due_on}\t{item.reason}\t{part.vehicle_id}\t{part.component_code}\t"
-                f"{part.serial}\t{limiting.unit} left {limiting.remaining}\t{history}"
+                f"{item.due_on}\t{item.reason}\t{shown.part.vehicle_id}\t{shown.part.component_code}\t"
+                f"{shown.serial}\t{limiting.unit} left {limiting.remaining}\t{history}"
             )
         click.echo(f"{page.total} part(s) due within {horizon_days} days", err=True)

@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
 from billing.components import bom, queries, wear
 from billing.components.models import SCRAPPED, BomVersion, ComponentFitting, ComponentPart
 from billing.components.services import get_part, part_events
-from billing.devices.models import Fleet, Vehicle
+from billing.devices.models import Vehicle
 from billing.devices.services import get_fleet, get_vehicle, vehicle_scope
 from billing.pagination import Page
 
@@ -34,6 +34,9 @@ class PartWear:
     component: bom.BomComponent
     life: wear.LifeUsed
     wear: wear.Wear
+    serial: str = ""
+    category: str = ""
+    installed_at: dt.datetime | None = None
 
 
 def vehicle_components(
@@ -41,14 +44,16 @@ def vehicle_components(
 ) -> list[PartWear]:
     """The parts fitted to a vehicle now, by component code, each with its wear."""
     get_vehicle(session, principal, vehicle_id)
-    return _wear_of(session, [ComponentFitting.vehicle_id == vehicle_id], now)
+    return _with_details(
+        session, _wear_of(session, [ComponentFitting.vehicle_id == vehicle_id], now)
+    )
 
 
 def part_detail(session: Session, principal: Principal, part_id: str, now: dt.datetime) -> dict:
     """A part with its fittings (oldest first), its events, and its wear when it is fitted
     (a spare or a scrapped part has none)."""
     part = get_part(session, principal, part_id)
-    found = _wear_of(session, [ComponentPart.id == part_id], now)
+    found = _with_details(session, _wear_of(session, [ComponentPart.id == part_id], now))
     columns = ("id", "serial", "model", "bom_version", "component_code", "category", "status",
                "service_since")  # fmt: skip
     return {
@@ -81,83 +86,91 @@ def due_list(
     and component): those whose projected end of life or next service falls by then, and
     those worn out or whose service is urgent or overdue whatever their date. A part of a
     vehicle with too little history has no projected date for its distance and energy;
-    it is listed when its months or service by time fall due, or once it is worn out."""
+    it is listed when its months or service by time fall due, or once it is worn out.
+
+    Fast for a whole fleet: the life of every part is summed in a few grouped queries, a
+    bound in floats (`wear.could_be_due`) skips the parts that cannot be due, and only the
+    others get their exact wear; only the page shown reads serials and instants."""
     where = [vehicle_scope(principal)]
     if fleet_id is not None:
         get_fleet(session, principal, fleet_id)
         where.append(Vehicle.fleet_id == fleet_id)
     if category is not None:
         where.append(ComponentPart.category == category)
+    components = _components(session)
     due: list[DueItem] = []
-    for item in _wear_of(session, where, now):
-        limit = item.part.today + dt.timedelta(days=horizon_days)
-        due_on = item.wear.due_on
-        if item.wear.needs_attention_now:
-            due_on = min(due_on or item.part.today, item.part.today)
+    candidates = queries.due_candidates(session, where, now, horizon_days, _bounds(session))
+    for part in candidates:
+        component, bound = components(part.model, part.bom_version, part.component_code)
+        if not wear.could_be_due(
+            bound, part.distance_m, part.energy_wh, part.days, part.since_service_m,
+            part.days_since_service, part.rate, horizon_days,
+        ):  # fmt: skip
+            continue
+        life = part.life()
+        found = wear.compute_wear(component, life, part.rate, part.today)
+        limit = part.today + dt.timedelta(days=horizon_days)
+        due_on = found.due_on
+        if found.needs_attention_now:
+            due_on = min(due_on or part.today, part.today)
         elif due_on is None or due_on > limit:
             continue
-        reason = "end_of_life" if due_on == item.wear.projected_end_of_life else "service"
-        if item.wear.worn_out:
-            reason = "end_of_life"
-        due.append(DueItem(item, due_on, reason))
+        worn = found.worn_out or due_on == found.projected_end_of_life
+        reason = "end_of_life" if worn else "service"
+        due.append(DueItem(PartWear(part, component, life, found), due_on, reason))
     due.sort(key=lambda d: (d.due_on, d.part_wear.part.vehicle_id, d.part_wear.part.component_code))
     start = (page - 1) * per_page
-    return Page(items=due[start : start + per_page], page=page, per_page=per_page, total=len(due))
+    shown = due[start : start + per_page]
+    details = _with_details(session, [item.part_wear for item in shown])
+    items = [replace(item, part_wear=w) for item, w in zip(shown, details, strict=True)]
+    return Page(items=items, page=page, per_page=per_page, total=len(due))
 
 
 def _wear_of(session: Session, where: list, now: dt.datetime) -> list[PartWear]:
-    fitted = queries.fitted_parts(session, where, now)
-    if not fitted:
-        return []
-    part_ids = _fitted_ids(where)
-    today_of = {p.part_id: p.today for p in fitted}
-    lives = queries.life_used(session, part_ids, today_of)
-    rates: dict[str, wear.UsageRate | None] = {}
-    vehicles_by_day: dict[dt.date, set[str]] = defaultdict(set)
-    for p in fitted:
-        vehicles_by_day[p.today].add(p.vehicle_id)
-    vehicles = _fitted_vehicles(where)
-    for today in vehicles_by_day:
-        rates.update(queries.recent_rates(session, vehicles, today))
     components = _components(session)
     found = []
-    for p in fitted:
-        component = components(p.model, p.bom_version, p.component_code)
-        life = lives.get(p.part_id, wear.LifeUsed())
+    for part in queries.fitted_parts(session, where, now):
+        component, _bound = components(part.model, part.bom_version, part.component_code)
+        life = part.life()
         found.append(
             PartWear(
-                p,
-                component,
-                life,
-                wear.compute_wear(component, life, rates.get(p.vehicle_id), p.today),
+                part, component, life, wear.compute_wear(component, life, part.rate, part.today)
             )
         )
     return found
 
 
-def _fitted_ids(where: list) -> Select:
-    return (
-        select(ComponentPart.id)
-        .join(ComponentFitting, ComponentFitting.part_id == ComponentPart.id)
-        .join(Vehicle, Vehicle.id == ComponentFitting.vehicle_id)
-        .join(Fleet, Fleet.id == Vehicle.fleet_id)
-        .where(ComponentFitting.removed_at.is_(None), *where)
-    )
+def _with_details(session: Session, items: list[PartWear]) -> list[PartWear]:
+    details = queries.part_details(session, [item.part.part_id for item in items])
+    return [
+        replace(item, serial=serial, category=category, installed_at=installed_at)
+        for item in items
+        for serial, category, installed_at in [details[item.part.part_id]]
+    ]
 
 
-def _fitted_vehicles(where: list) -> Select:
-    return _fitted_ids(where).with_only_columns(ComponentFitting.vehicle_id).distinct()
+def _bounds(session: Session) -> dict[tuple[str, int, str], wear.DueBound]:
+    """The due bound of every component of every BOM version (there are a few)."""
+    versions = session.scalars(select(BomVersion)).all()
+    return {
+        (version.model, version.version, component.code): wear.DueBound.of(component)
+        for version in versions
+        for component in version.to_bom().components
+    }
 
 
 def _components(session: Session):
-    """A lookup of BOM components by (model, version, code), reading each version once."""
+    """A lookup of BOM components and their due bounds by (model, version, code), reading
+    each BOM version once."""
 
     @functools.cache
     def version_bom(model: str, version: int) -> bom.Bom:
         return session.get(BomVersion, (model, version)).to_bom()  # type: ignore[union-attr]
 
-    def component(model: str, version: int, code: str) -> bom.BomComponent:
-        return version_bom(model, version).component(code)  # type: ignore[return-value]
+    @functools.cache
+    def component(model: str, version: int, code: str) -> tuple[bom.BomComponent, wear.DueBound]:
+        found = version_bom(model, version).component(code)
+        return found, wear.DueBound.of(found)  # type: ignore[arg-type]
 
     return component
 
@@ -190,7 +203,7 @@ def learned_lifetimes(
             worn.with_only_columns(ComponentPart.id, ComponentPart.component_code)
         ).all()
     )
-    lives = queries.life_used(session, worn, now.date())
+    lives = queries.life_used(session, worn)
     by_code: dict[str, list[wear.LifeUsed]] = defaultdict(list)
     for part_id, life in lives.items():
         by_code[codes[part_id]].append(life)

@@ -97,6 +97,7 @@ class ComponentFitting(Base):
     __tablename__ = "component_fittings"
     __table_args__ = (
         Index("ix_component_fittings_vehicle", "vehicle_id", "removed_at"),
+        Index("ix_component_fittings_part", "part_id"),
         # A part is in one vehicle at a time.
         Index(
             "uq_component_fittings_open_part",

@@ -220,14 +220,14 @@ class WearSchema(ma.Schema):
 
 class ComponentWearSchema(ma.Schema):
     part_id = fields.String(attribute="part.part_id")
-    serial = fields.String(attribute="part.serial")
+    serial = fields.String()
     vehicle_id = fields.String(attribute="part.vehicle_id")
     fleet_id = fields.String(attribute="part.fleet_id")
     component_code = fields.String(attribute="part.component_code")
     name = fields.String(attribute="component.name")
-    category = fields.String(attribute="part.category")
+    category = fields.String()
     bom_version = fields.Integer(attribute="part.bom_version")
-    installed_at = UTCDateTime(attribute="part.installed_at")
+    installed_at = UTCDateTime()
     as_of = fields.Date(attribute="part.today")
     wear = fields.Nested(WearSchema)
 

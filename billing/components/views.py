@@ -23,7 +23,7 @@ MAINTAINERS = ("admin", "operator")
 MONEY = ("admin", "finance", "customer")
 BOM_BODY = {"description": "A BOM definition: the fields of config/bom/*.yaml"}
 CSV = "text/csv"
-CSV_RESPONSE = {200: {"content": {CSV: {"schema": {"type": "string"}}}}}
+CSV_RESPONSE = {200: {"description": "CSV", "content": {CSV: {"schema": {"type": "string"}}}}}
 
 
 @blp.route("/bom")

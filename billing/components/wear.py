@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from billing.components.bom import LIFETIME_UNITS, BomComponent
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 QUANTUM = Decimal("0.000001")
 # A rate from fewer days than this says little about the next months.
@@ -52,10 +53,13 @@ class LifeUsed:
 
 @dataclass(frozen=True, slots=True)
 class UsageRate:
-    """The vehicle's recent use per day, from `days` days of rollups."""
+    """The vehicle's recent use: `km` and `kwh` over its last `days` days of rollups.
 
-    km_per_day: Decimal
-    kwh_per_day: Decimal
+    Kept as totals, not quotients, so that a projection is exact: the days a remaining
+    distance lasts are floor(remaining × days ÷ km), never off by one at a boundary."""
+
+    km: Decimal
+    kwh: Decimal
     days: int
 
 
@@ -107,7 +111,7 @@ def usage_rate(km: Decimal, kwh: Decimal, days: int) -> UsageRate | None:
     """The rate of `km` and `kwh` over `days` days; None with fewer than MIN_HISTORY_DAYS."""
     if days < MIN_HISTORY_DAYS:
         return None
-    return UsageRate(km / days, kwh / days, days)
+    return UsageRate(km, kwh, days)
 
 
 def used_in_units(component: BomComponent, life: LifeUsed) -> dict[str, Decimal]:
@@ -149,41 +153,41 @@ def _unit_wear(
     today: dt.date,
 ) -> UnitWear:
     remaining = limit - used
-    per_day = _per_day(unit, rate, component)
+    if unit == "months":
+        # A month of life is DAYS_PER_MONTH days, whatever the use.
+        projected = _projected(today, remaining * DAYS_PER_MONTH, ONE, 1)
+    elif rate is None:
+        projected = None
+    elif unit == "km":
+        projected = _projected(today, remaining, rate.km, rate.days)
+    elif unit == "kwh":
+        projected = _projected(today, remaining, rate.kwh, rate.days)
+    else:  # cycles: each is capacity_kwh of throughput
+        projected = _projected(today, remaining * component.capacity_kwh, rate.kwh, rate.days)  # type: ignore[operator]
     return UnitWear(
         unit=unit,
         lifetime=limit,
         used=used,
         remaining=remaining,
         fraction_used=_q(used / limit),
-        projected_end=None if per_day is None else _projected(today, remaining, per_day),
+        projected_end=projected,
     )
 
 
-def _per_day(unit: str, rate: UsageRate | None, component: BomComponent) -> Decimal | None:
-    """How much of `unit` a day takes: a month is 1/DAYS_PER_MONTH of a day's worth."""
-    if unit == "months":
-        return 1 / DAYS_PER_MONTH
-    if rate is None:
-        return None
-    if unit == "km":
-        return rate.km_per_day
-    if unit == "kwh":
-        return rate.kwh_per_day
-    return rate.kwh_per_day / component.capacity_kwh  # type: ignore[operator]
+def _projected(today: dt.date, remaining: Decimal, amount: Decimal, days: int) -> dt.date | None:
+    """The day `remaining` runs out when `amount` is used every `days` days: today when
+    already out, None when nothing is used (it never runs out) or past the calendar.
 
-
-def _projected(today: dt.date, remaining: Decimal, per_day: Decimal) -> dt.date | None:
-    """The day `remaining` runs out at `per_day`: today when already out, None when the
-    vehicle is not used (it never runs out) or the date is past the calendar."""
+    floor(remaining × days ÷ amount), by Decimal floor division: exact, since the
+    quotient of numbers of a few decimals is an integer exactly when it should be."""
     if remaining <= 0:
         return today
-    if per_day <= 0:
+    if amount <= 0:
         return None
-    days = math.floor(remaining / per_day)
-    if days > (dt.date.max - today).days:
+    whole_days = int((remaining * days) // amount)
+    if whole_days > (dt.date.max - today).days:
         return None
-    return today + dt.timedelta(days=days)
+    return today + dt.timedelta(days=whole_days)
 
 
 def _service_due(
@@ -201,7 +205,7 @@ def _service_due(
         if service.urgent_within_km is not None:
             urgent |= km_remaining <= service.urgent_within_km
         if rate is not None:
-            by_km = _projected(today, km_remaining, rate.km_per_day)
+            by_km = _projected(today, km_remaining, rate.km, rate.days)
             if by_km is not None:
                 dates.append(by_km)
     if service.every_months is not None:
@@ -218,6 +222,82 @@ def _service_due(
         urgent=urgent or overdue,
         overdue=overdue,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DueBound:
+    """A component's limits as floats in metres, watt-hours and days, for `could_be_due`."""
+
+    distance_m: float | None
+    energy_wh: float | None
+    life_days: float | None
+    service_every_m: float | None
+    service_every_days: float | None
+    urgent_m: float
+    urgent_days: float
+
+    @classmethod
+    def of(cls, component: BomComponent) -> DueBound:
+        lifetime, service = component.lifetime, component.service
+        energy = [
+            float(kwh) * 1000
+            for kwh in (
+                lifetime.kwh,
+                None if lifetime.cycles is None else lifetime.cycles * component.capacity_kwh,  # type: ignore[operator]
+            )
+            if kwh is not None
+        ]
+        return cls(
+            distance_m=None if lifetime.km is None else float(lifetime.km) * 1000,
+            energy_wh=min(energy) if energy else None,
+            life_days=None if lifetime.months is None else float(lifetime.months * DAYS_PER_MONTH),
+            service_every_m=_float(service and service.every_km, 1000),
+            service_every_days=_float(service and service.every_months, DAYS_PER_MONTH),
+            urgent_m=_float(service and service.urgent_within_km, 1000) or 0.0,
+            urgent_days=_float(service and service.urgent_within_days, 1) or 0.0,
+        )
+
+
+def _float(value: Decimal | None, scale: Decimal | int) -> float | None:
+    return None if value is None else float(value * scale)
+
+
+def could_be_due(
+    bound: DueBound,
+    distance_m: int,
+    energy_wh: int,
+    days: int,
+    since_service_m: int,
+    days_since_service: int,
+    rate: UsageRate | None,
+    horizon_days: int,
+) -> bool:
+    """Whether a part might be due within `horizon_days`, in floats: False only when
+    `compute_wear` would find it neither due by then nor needing attention now (margins of
+    two days and a metre cover the floats' rounding and the floors). Lets a fleet-wide list
+    compute the exact wear of the few parts that can be due, not of every part."""
+    reach = horizon_days + 2
+    per_day_m = per_day_wh = 0.0
+    if rate is not None:
+        per_day_m = float(rate.km) * 1000 / rate.days
+        per_day_wh = float(rate.kwh) * 1000 / rate.days
+    for limit, used, per_day in (
+        (bound.distance_m, distance_m, per_day_m),
+        (bound.energy_wh, energy_wh, per_day_wh),
+    ):
+        if limit is not None and limit - used <= max(per_day * reach, 1.0):
+            return True
+    if bound.life_days is not None and bound.life_days - days <= reach:
+        return True
+    if bound.service_every_m is not None:
+        left = bound.service_every_m - since_service_m
+        if left <= max(bound.urgent_m + 1, per_day_m * reach, 1.0):
+            return True
+    if bound.service_every_days is not None:
+        left = bound.service_every_days - days_since_service
+        if left <= max(bound.urgent_days, reach) + 1:
+            return True
+    return False
 
 
 def life_fraction(component: BomComponent, used: Mapping[str, Decimal]) -> Decimal:

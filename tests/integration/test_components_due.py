@@ -91,13 +91,16 @@ def test_an_operator_of_another_fleet_sees_none_of_it(session, registry, fleet_i
 
 
 def test_a_worn_out_part_is_due_today_for_its_end_of_life(session, registry, fleet_in_use):
-    ride(
-        session, "S1-NEW", "2026-11-14T06:00:00+01:00", km=2100, trips=12, kwh=30,
-        counters=(1_450_000, 56_000),
-    )  # fmt: skip
+    register_s1(session, registry.fleet_id, "S1-OLD", "2026-10-20T00:00:00+02:00")
+    counters = (1_000_000, 50_000)
+    for day in range(21, 27):  # 450 km a day from 21 to 26 October: 2,700 km
+        counters = ride(
+            session, "S1-OLD", f"2026-10-{day}T06:00:00+02:00", km=450, trips=3, kwh=6,
+            counters=counters,
+        )  # fmt: skip
     meter(session)
-    rows = [row for row in due(session, horizon_days=0) if row[0] == "S1-NEW"]
-    assert ("S1-NEW", "brake-pads", TODAY, "end_of_life") in rows  # 2,550 km of 2,500
+    rows = [row for row in due(session, horizon_days=0) if row[0] == "S1-OLD"]
+    assert ("S1-OLD", "brake-pads", TODAY, "end_of_life") in rows  # 2,700 km of 2,500
 
 
 def test_the_due_list_over_http_names_the_part_and_its_wear(client, keys, fleet_in_use):

@@ -122,6 +122,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_component_fittings_vehicle", ["vehicle_id", "removed_at"], unique=False
         )
+        batch_op.create_index("ix_component_fittings_part", ["part_id"], unique=False)
         batch_op.create_index(
             "uq_component_fittings_open_part",
             ["part_id"],
@@ -138,6 +139,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("removed_at IS NULL"),
             postgresql_where=sa.text("removed_at IS NULL"),
         )
+        batch_op.drop_index("ix_component_fittings_part")
         batch_op.drop_index("ix_component_fittings_vehicle")
 
     op.drop_table("component_fittings")

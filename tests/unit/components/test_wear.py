@@ -3,15 +3,19 @@ projected end of life, the next service, the cost of life used, learned lifetime
 
 import datetime as dt
 from decimal import Decimal as D
+from pathlib import Path
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.components.bom import BomComponent, Lifetime, ServiceInterval
+from billing.components.bom import BomComponent, Lifetime, ServiceInterval, parse_bom
 from billing.components.wear import (
+    DueBound,
     LifeUsed,
     UsageRate,
     compute_wear,
+    could_be_due,
     learned_lifetimes,
     life_fraction,
     percentile,
@@ -38,7 +42,7 @@ def test_cycles_are_throughput_over_capacity_and_months_days_over_the_mean_month
 
 
 def test_the_tyre_is_projected_at_the_recent_rate_and_its_service_too():
-    rate = UsageRate(km_per_day=D(20), kwh_per_day=D("0.3"), days=28)
+    rate = UsageRate(km=D(560), kwh=D("8.4"), days=28)  # 20 km a day
     life = LifeUsed(km=D(2500), days=120, km_since_service=D(900), days_since_service=40)
     wear = compute_wear(TYRE, life, rate, TODAY)
     [km] = wear.units
@@ -76,9 +80,17 @@ def test_an_unused_vehicle_never_reaches_the_end_of_a_distance_life():
     assert wear.projected_end_of_life is None and wear.history_sufficient
 
 
+def test_a_projection_that_falls_on_a_whole_day_is_that_day():
+    # 340 km left at 170 km per 14 days: exactly 28 days (a quotient 12.142857… per day
+    # would give 27.999… and lose a day).
+    rate = UsageRate(km=D(170), kwh=D(3), days=14)
+    wear = compute_wear(TYRE, LifeUsed(km=D(3660)), rate, TODAY)
+    assert wear.units[0].projected_end == TODAY + dt.timedelta(days=28)
+
+
 def test_a_rate_needs_seven_days():
     assert usage_rate(D(60), D(1), 6) is None
-    assert usage_rate(D(70), D(1), 7) == UsageRate(D(10), D(1) / 7, 7)
+    assert usage_rate(D(70), D(1), 7) == UsageRate(D(70), D(1), 7)
 
 
 def test_the_cost_of_life_used_is_the_largest_share_of_any_unit():
@@ -119,7 +131,7 @@ def test_used_and_remaining_always_add_up_to_the_lifetime(km, kwh, days):
 @PROPERTIES
 @given(quantities, quantities, st.integers(min_value=0, max_value=5000))
 def test_more_use_never_costs_less_nor_ends_life_later(km, extra, days):
-    rate = UsageRate(D(15), D("0.2"), 28)
+    rate = UsageRate(D(420), D("5.6"), 28)
     less = LifeUsed(km=km, kwh=km / 50, days=days)
     more = LifeUsed(km=km + extra, kwh=(km + extra) / 50, days=days)
     assert wear_cost(TYRE, more) >= wear_cost(TYRE, less)
@@ -133,3 +145,47 @@ def test_percentiles_are_ordered_and_within_the_values(values):
     ordered = sorted(values)
     p10, p50, p90 = (percentile(ordered, D(p)) for p in ("0.1", "0.5", "0.9"))
     assert ordered[0] <= p10 <= p50 <= p90 <= ordered[-1]
+
+
+S1 = parse_bom(
+    yaml.safe_load(
+        (Path(__file__).resolve().parents[3] / "config" / "bom" / "s1.yaml").read_text("utf-8")
+    )
+)
+
+
+@settings(deadline=None, database=None, max_examples=300)
+@given(
+    st.sampled_from(S1.components),
+    st.integers(min_value=0, max_value=30_000_000),  # metres
+    st.integers(min_value=0, max_value=900_000),  # watt-hours
+    st.integers(min_value=0, max_value=8000),  # days in service
+    st.integers(min_value=0, max_value=6_000_000),
+    st.integers(min_value=0, max_value=800),
+    st.one_of(
+        st.none(),
+        st.tuples(
+            st.integers(min_value=0, max_value=2_000_000),
+            st.integers(min_value=0, max_value=30_000),
+            st.integers(min_value=7, max_value=28),
+        ),
+    ),
+    st.integers(min_value=0, max_value=400),
+)
+def test_the_float_bound_never_skips_a_part_the_exact_wear_finds_due(
+    component, metres, watt_hours, days, since_m, days_since, rate, horizon
+):
+    usage = None if rate is None else UsageRate(D(rate[0]) / 1000, D(rate[1]) / 1000, rate[2])
+    life = LifeUsed(
+        km=D(metres) / 1000, kwh=D(watt_hours) / 1000, days=days,
+        km_since_service=D(min(since_m, metres)) / 1000, days_since_service=days_since,
+    )  # fmt: skip
+    wear = compute_wear(component, life, usage, TODAY)
+    due = wear.needs_attention_now or (
+        wear.due_on is not None and wear.due_on <= TODAY + dt.timedelta(days=horizon)
+    )
+    if due:
+        assert could_be_due(
+            DueBound.of(component), metres, watt_hours, days, min(since_m, metres), days_since,
+            usage, horizon,
+        )  # fmt: skip
