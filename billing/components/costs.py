@@ -39,7 +39,7 @@ from billing.devices.services import get_vehicle
 from billing.metering.models import UsageDay
 from billing.money import ZERO, round_money
 from billing.periods import Period
-from billing.statements.services import CustomerStatement, get_statement
+from billing.statements.services import IN_PROGRESS, CustomerStatement, get_statement
 
 THOUSAND = Decimal(1000)
 CHUNK = 500
@@ -144,7 +144,10 @@ def cost_of_statement(
             # Days as the statement cuts the vehicle's month: a stretch ending during a
             # day leaves that day to the next holder.
             start = min(s.segment.start for s in vehicle.segments).astimezone(zone).date()
-            end = max(s.segment.end for s in vehicle.segments).astimezone(zone).date()
+            until = max(s.segment.end for s in vehicle.segments)
+            # A month in progress is cut at now: today counts, as its usage does.
+            in_progress = statement.status == IN_PROGRESS and until >= statement.as_of
+            end = tomorrow if in_progress else until.astimezone(zone).date()
             spans[vehicle.vehicle_id] = (start, min(end, tomorrow))
     parts = _parts_cost(session, spans)
     fleets = _fleets(session, statement.statement.customer_id, spans)

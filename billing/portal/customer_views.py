@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response
 
+from billing.components.costs import vehicle_cost_of_use
 from billing.errors import NotFound
 from billing.invoicing import files
 from billing.periods import Period
@@ -159,6 +160,8 @@ def vehicle(customer_id: str, vehicle_id: str) -> Any:
     return render(
         "customer/vehicle.html",
         history=history,
+        # What this month's use consumed of the vehicle's parts (docs/components.md).
+        cost_of_use=vehicle_cost_of_use(db_session(), principal(), vehicle_id, None, now()),
         charts=[
             (by_day, render_svg(by_day, "day-chart", axis)),
             (by_month, render_svg(by_month, "month-chart", axis)),

@@ -118,6 +118,15 @@ FRENCH: dict[str, str] = {
     "No invoice yet.": "Aucune facture pour l'instant.",
     # vehicles
     "Usage by day": "Usage par jour",
+    "Cost of use this month": "Coût d'usage ce mois-ci",
+    "What the use consumed of the vehicle's parts: each part's cost times the share of its "
+    "life used this month.": "Ce que l'usage a consommé des pièces du véhicule : le coût de "
+    "chaque pièce multiplié par la part de sa durée de vie utilisée ce mois-ci.",
+    "Part": "Pièce",
+    "Share of its life": "Part de sa durée de vie",
+    "Wear cost": "Coût d'usure",
+    "Wear of the parts": "Usure des pièces",
+    "Billed, excluding VAT": "Facturé, HT",
     "Usage by month": "Usage par mois",
     "Vehicle {id}": "Véhicule {id}",
     # plans comparison

@@ -3,6 +3,7 @@ vehicle, fleet and customer, in JSON, in the statement's optional section and as
 
 import csv
 import io
+import re
 from decimal import Decimal as D
 
 import pytest
@@ -166,3 +167,24 @@ def test_another_customers_cost_of_use_is_not_found(client, keys, registry):
     ):
         response = client.get(path, headers=auth(keys["customer"]))
         assert response.status_code == 404
+
+
+def test_the_portal_vehicle_page_shows_the_cost_of_use_of_the_month(
+    app, session, registry, october
+):
+    from billing.portal.formatting import money
+    from billing.users import services as users
+    from tests.portal import fix_clock, signed_in_client
+
+    end_of_october = at("2026-10-31T20:00:00+01:00")
+    fix_clock(app, end_of_october)
+    user = users.add_user(
+        session, "c@lp.example", "customer", end_of_october, customer_id=registry.customer_id
+    )
+    client = signed_in_client(app, session, user, end_of_october)
+    response = client.get(f"/accounts/{registry.customer_id}/vehicles/S1-C")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[-500:]
+    wear = re.search(r'id="wear-cost">([^<]*)<', page).group(1)
+    assert wear == money(WEAR, "EUR", "fr")  # the whole of October: 15.86
+    assert page.count("<tr><td>") == 13  # a row per part, both front tyres
