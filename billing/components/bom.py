@@ -17,12 +17,17 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from billing.field_paths import MAX_DECIMALS, number
+from billing.field_paths import FieldErrors as _Errors
+from billing.field_paths import is_list as _is_list
+from billing.field_paths import join as _join
+from billing.field_paths import reject_unknown_fields as _reject_unknown_fields
 from billing.money import MINOR_UNITS, UnknownCurrency
 
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -30,8 +35,6 @@ CODE_PATTERN = re.compile(r"[a-z0-9-]{1,40}")
 LIFETIME_UNITS = ("km", "kwh", "cycles", "months")
 MAX_COMPONENTS = 200
 MAX_NAME_LENGTH = 200
-MAX_DECIMALS = 6
-NUMBER_LIMIT = Decimal(10) ** 12
 
 _BOM_FIELDS = frozenset({"model", "name", "currency", "components", "description"})
 _COMPONENT_FIELDS = frozenset(
@@ -40,6 +43,9 @@ _COMPONENT_FIELDS = frozenset(
         "repair_cost", "refurbishable", "refurbish_cost", "service", "notes",
     }
 )  # fmt: skip
+# Lifetimes, capacities and intervals are greater than 0; costs and margins say
+# `positive=False` (not negative).
+_number = functools.partial(number, positive=True)
 _SERVICE_FIELDS = frozenset(
     {"inspect_every_km", "inspect_every_months", "urgent_within_km", "urgent_within_days"}
 )
@@ -116,11 +122,6 @@ class BomInvalid(ValueError):
         super().__init__(f"invalid bill of materials: {summary}")
 
 
-class _Errors(dict[str, list[str]]):
-    def add(self, path: str, message: str) -> None:
-        self.setdefault(path, []).append(message)
-
-
 def parse_bom(data: Any) -> Bom:
     """Build a `Bom` from YAML or JSON data, checking every rule; raise `BomInvalid`.
 
@@ -137,7 +138,7 @@ def parse_bom(data: Any) -> Bom:
     if not isinstance(data, Mapping):
         raise BomInvalid({"_schema": ["must be an object"]})
     errors = _Errors()
-    _reject_unknown(data, _BOM_FIELDS, "", errors)
+    _reject_unknown_fields(data, _BOM_FIELDS, "", errors)
     model = _text(data, "model", "", errors)
     if model is not None and not MODEL_PATTERN.fullmatch(model):
         errors.add("model", f"must match {MODEL_PATTERN.pattern}")
@@ -232,7 +233,7 @@ def _component(data: Any, path: str, decimals: int, errors: _Errors) -> BomCompo
         errors.add(path, "must be an object")
         return None
     before = len(errors)
-    _reject_unknown(data, _COMPONENT_FIELDS, path, errors)
+    _reject_unknown_fields(data, _COMPONENT_FIELDS, path, errors)
     code = _code(data, "code", path, errors)
     name = _text(data, "name", path, errors)
     category = _code(data, "category", path, errors)
@@ -292,7 +293,7 @@ def _lifetime(value: Any, path: str, errors: _Errors) -> Lifetime | None:
         errors.add(path, "must be an object")
         return None
     before = len(errors)
-    _reject_unknown(value, frozenset(LIFETIME_UNITS), path, errors)
+    _reject_unknown_fields(value, frozenset(LIFETIME_UNITS), path, errors)
     limits = {unit: _number(value, unit, path, errors, required=False) for unit in LIFETIME_UNITS}
     if len(errors) > before:
         return None
@@ -309,7 +310,7 @@ def _service(value: Any, path: str, errors: _Errors) -> ServiceInterval | None:
         errors.add(path, "must be an object")
         return None
     before = len(errors)
-    _reject_unknown(value, _SERVICE_FIELDS, path, errors)
+    _reject_unknown_fields(value, _SERVICE_FIELDS, path, errors)
     every_km = _number(value, "inspect_every_km", path, errors, required=False)
     every_months = _number(value, "inspect_every_months", path, errors, required=False)
     urgent_km = _number(value, "urgent_within_km", path, errors, required=False, positive=False)
@@ -320,14 +321,6 @@ def _service(value: Any, path: str, errors: _Errors) -> ServiceInterval | None:
         errors.add(path, "must set inspect_every_km or inspect_every_months")
         return None
     return ServiceInterval(every_km, every_months, urgent_km, urgent_days)
-
-
-def _reject_unknown(
-    data: Mapping[str, Any], known: frozenset[str], path: str, errors: _Errors
-) -> None:
-    for key in data:
-        if key not in known:
-            errors.add(_join(path, str(key)), f"unknown field (known: {', '.join(sorted(known))})")
 
 
 def _text(
@@ -382,57 +375,3 @@ def _flag(data: Mapping[str, Any], field: str, path: str, errors: _Errors) -> bo
         errors.add(_join(path, field), "must be true or false")
         return False
     return value
-
-
-def _number(
-    data: Mapping[str, Any],
-    field: str,
-    path: str,
-    errors: _Errors,
-    *,
-    required: bool = True,
-    decimals: int = MAX_DECIMALS,
-    positive: bool = True,
-) -> Decimal | None:
-    """A finite number below 10^12 with at most `decimals` places, greater than 0 when
-    `positive`, else not negative."""
-    value = data.get(field)
-    where = _join(path, field)
-    if value is None:
-        if required:
-            errors.add(where, "required")
-        return None
-    number = _to_decimal(value)
-    if number is None:
-        errors.add(where, "must be a finite number or a numeric string")
-    elif number < 0:
-        errors.add(where, "must not be negative")
-    elif positive and number == 0:
-        errors.add(where, "must be greater than 0")
-    elif number >= NUMBER_LIMIT:
-        errors.add(where, f"must be less than {NUMBER_LIMIT}")
-    elif number % Decimal(1).scaleb(-decimals):
-        errors.add(where, f"must have at most {decimals} decimal places")
-    else:
-        return number
-    return None
-
-
-def _to_decimal(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return None
-    if isinstance(value, str) and len(value) > 64:
-        return None  # no figure of a BOM needs more; 1e999999999 would cost the context
-    try:
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
-
-def _join(path: str, field: str) -> str:
-    return f"{path}.{field}" if path else field

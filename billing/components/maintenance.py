@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from operator import itemgetter
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -98,7 +99,7 @@ def due_list(
     if category is not None:
         where.append(ComponentPart.category == category)
     components = _components(session)
-    due: list[DueItem] = []
+    due: list[tuple] = []
     candidates = queries.due_candidates(session, where, now, horizon_days, _bounds(session))
     for part in candidates:
         component, bound = components(part.model, part.bom_version, part.component_code)
@@ -108,7 +109,7 @@ def due_list(
         ):  # fmt: skip
             continue
         life = part.life()
-        found = wear.compute_wear(component, life, part.rate, part.today)
+        found = wear.due_of(component, life, part.rate, part.today)
         limit = part.today + dt.timedelta(days=horizon_days)
         due_on = found.due_on
         if found.needs_attention_now:
@@ -116,13 +117,20 @@ def due_list(
         elif due_on is None or due_on > limit:
             continue
         worn = found.worn_out or due_on == found.projected_end_of_life
-        reason = "end_of_life" if worn else "service"
-        due.append(DueItem(PartWear(part, component, life, found), due_on, reason))
-    due.sort(key=lambda d: (d.due_on, d.part_wear.part.vehicle_id, d.part_wear.part.component_code))
+        due.append((due_on, part.vehicle_id, part.component_code, worn, part, component, life))
+    due.sort(key=itemgetter(0, 1, 2))
     start = (page - 1) * per_page
-    shown = due[start : start + per_page]
-    details = _with_details(session, [item.part_wear for item in shown])
-    items = [replace(item, part_wear=w) for item, w in zip(shown, details, strict=True)]
+    # Only the page shown gets its whole wear, serials and instants.
+    shown = [
+        PartWear(part, component, life, wear.compute_wear(component, life, part.rate, part.today))
+        for *_, part, component, life in due[start : start + per_page]
+    ]
+    items = [
+        DueItem(w, due_on, "end_of_life" if worn else "service")
+        for (due_on, _, _, worn, *_), w in zip(
+            due[start : start + per_page], _with_details(session, shown), strict=True
+        )
+    ]
     return Page(items=items, page=page, per_page=per_page, total=len(due))
 
 

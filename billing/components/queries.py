@@ -551,18 +551,19 @@ def _candidates_on(
     found: list[FittedPart] = []
     others: list[tuple[FittedPart, dt.date, dt.date, VehicleUsage | None]] = []
     moved_ids = []
+    vehicles: dict[str, VehicleUsage] = {}
     for row in rows:
         (part_id, vehicle_id, fleet_id, model, version, code, installed, since, is_simple,
          was_moved, first, distance_m, energy_wh, recent_distance, recent_energy) = row  # fmt: skip
         distance_m, energy_wh = int(distance_m), int(energy_wh)  # PostgreSQL sums are numeric
         installed_on, service_since_on, first_day = _day(installed), _day(since), _day(first)
-        vehicle = None
-        if first_day is not None:
+        vehicle = vehicles.get(vehicle_id)
+        if vehicle is None and first_day is not None:
             days = min(wear.RATE_WINDOW_DAYS, (today - first_day).days + 1)
             rate = wear.usage_rate(
                 Decimal(recent_distance) / THOUSAND, Decimal(recent_energy) / THOUSAND, days
             )
-            vehicle = VehicleUsage(first_day, distance_m, energy_wh, rate)
+            vehicle = vehicles[vehicle_id] = VehicleUsage(first_day, distance_m, energy_wh, rate)
         part = FittedPart(
             part_id, vehicle_id, fleet_id, model, version, code, today,
             days=max((today - installed_on).days + 1, 0),  # type: ignore[operator]

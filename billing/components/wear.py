@@ -153,24 +153,63 @@ def _unit_wear(
     today: dt.date,
 ) -> UnitWear:
     remaining = limit - used
-    if unit == "months":
-        # A month of life is DAYS_PER_MONTH days, whatever the use.
-        projected = _projected(today, remaining * DAYS_PER_MONTH, ONE, 1)
-    elif rate is None:
-        projected = None
-    elif unit == "km":
-        projected = _projected(today, remaining, rate.km, rate.days)
-    elif unit == "kwh":
-        projected = _projected(today, remaining, rate.kwh, rate.days)
-    else:  # cycles: each is capacity_kwh of throughput
-        projected = _projected(today, remaining * component.capacity_kwh, rate.kwh, rate.days)  # type: ignore[operator]
     return UnitWear(
         unit=unit,
         lifetime=limit,
         used=used,
         remaining=remaining,
         fraction_used=_q(used / limit),
-        projected_end=projected,
+        projected_end=_unit_end(unit, remaining, rate, component, today),
+    )
+
+
+def _unit_end(
+    unit: str, remaining: Decimal, rate: UsageRate | None, component: BomComponent, today: dt.date
+) -> dt.date | None:
+    """The day `remaining` of `unit` runs out at the vehicle's rate."""
+    if unit == "months":
+        # A month of life is DAYS_PER_MONTH days, whatever the use.
+        return _projected(today, remaining * DAYS_PER_MONTH, ONE, 1)
+    if rate is None:
+        return None
+    if unit == "km":
+        return _projected(today, remaining, rate.km, rate.days)
+    if unit == "kwh":
+        return _projected(today, remaining, rate.kwh, rate.days)
+    # cycles: each is capacity_kwh of throughput
+    return _projected(today, remaining * component.capacity_kwh, rate.kwh, rate.days)  # type: ignore[operator]
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """When a part is due, without the rest of its wear: what a fleet-wide list sorts on."""
+
+    due_on: dt.date | None
+    projected_end_of_life: dt.date | None
+    worn_out: bool
+    needs_attention_now: bool
+
+
+def due_of(component: BomComponent, life: LifeUsed, rate: UsageRate | None, today: dt.date) -> Due:
+    """What `compute_wear` finds of when the part is due (its `due_on`,
+    `projected_end_of_life`, `worn_out`, `needs_attention_now`), by the same rules, for
+    less: no per-unit figures are kept."""
+    used = used_in_units(component, life)
+    ends, worn = [], False
+    for unit, limit in component.lifetime.limits().items():
+        remaining = limit - used[unit]
+        worn = worn or remaining <= 0
+        end = _unit_end(unit, remaining, rate, component, today)
+        if end is not None:
+            ends.append(end)
+    end_of_life = min(ends) if ends else None
+    service = _service_due(component, life, rate, today)
+    dates = [d for d in (end_of_life, service and service.due_on) if d is not None]
+    return Due(
+        due_on=min(dates) if dates else None,
+        projected_end_of_life=end_of_life,
+        worn_out=worn,
+        needs_attention_now=worn or (service is not None and service.urgent),
     )
 
 

@@ -10,9 +10,16 @@ only way data from YAML files or the API becomes a `Plan`.
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from billing.field_paths import MAX_DECIMALS as MAX_DECIMALS
+from billing.field_paths import NUMBER_LIMIT as NUMBER_LIMIT
+from billing.field_paths import FieldErrors as _Errors
+from billing.field_paths import is_list as _is_list
+from billing.field_paths import join as _join
+from billing.field_paths import number as _number
+from billing.field_paths import reject_unknown_fields as _reject_unknown_fields
 from billing.money import MINOR_UNITS, ZERO, UnknownCurrency
 from billing.validators import UnsafeText, clean_text
 
@@ -21,12 +28,10 @@ MODELS = ("flat", "per_unit", "graduated", "volume", "package")
 SCOPES = ("vehicle", "pooled")
 
 CODE_PATTERN = re.compile(r"[a-z0-9-]{1,40}")
-# docs/plans.md: unit prices carry up to 6 decimals. Quantities (included units, tier bounds,
-# package sizes) get the same limit: a millionth of a km or kWh is below any meter's precision.
-MAX_DECIMALS = 6
+# docs/plans.md: unit prices carry up to 6 decimals (MAX_DECIMALS). Quantities (included
+# units, tier bounds, package sizes) get the same limit: a millionth of a km or kWh is below
+# any meter's precision.
 VAT_RATE_DECIMALS = 2  # EN 16931 percentages (BT-119) have at most 2 decimals
-# Bounds every number so that rating arithmetic stays exact within its Decimal precision.
-NUMBER_LIMIT = Decimal(10) ** 12
 MAX_NAME_LENGTH = 200
 
 # Which optional fields each model accepts; anything else on a charge is an error, so a
@@ -106,11 +111,6 @@ class PlanInvalid(ValueError):
         self.errors = errors
         summary = "; ".join(f"{path}: {', '.join(messages)}" for path, messages in errors.items())
         super().__init__(f"invalid plan: {summary}")
-
-
-class _Errors(dict[str, list[str]]):
-    def add(self, path: str, message: str) -> None:
-        self.setdefault(path, []).append(message)
 
 
 def parse_plan(data: Mapping[str, Any]) -> Plan:
@@ -324,14 +324,6 @@ def _check_tier_bounds(tiers: Sequence[Tier], path: str, errors: _Errors) -> Non
         previous = tier.up_to
 
 
-def _reject_unknown_fields(
-    data: Mapping[str, Any], known: frozenset[str], path: str, errors: _Errors
-) -> None:
-    for key in data:
-        if key not in known:
-            errors.add(_join(path, str(key)), f"unknown field (known: {', '.join(sorted(known))})")
-
-
 def _text(
     data: Mapping[str, Any],
     field: str,
@@ -383,50 +375,3 @@ def _choice(
         errors.add(where, f"unknown {field} {value!r}; known: {', '.join(choices)}")
         return None
     return value
-
-
-def _number(
-    data: Mapping[str, Any],
-    field: str,
-    path: str,
-    errors: _Errors,
-    *,
-    required: bool = True,
-    decimals: int = MAX_DECIMALS,
-) -> Decimal | None:
-    value = data.get(field)
-    where = _join(path, field)
-    if value is None:
-        if required:
-            errors.add(where, "required")
-        return None
-    number = _to_decimal(value)
-    if number is None:
-        errors.add(where, "must be a finite number or a numeric string")
-    elif number < 0:
-        errors.add(where, "must not be negative")
-    elif number >= NUMBER_LIMIT:
-        errors.add(where, f"must be less than {NUMBER_LIMIT}")
-    elif number % Decimal(1).scaleb(-decimals):
-        errors.add(where, f"must have at most {decimals} decimal places")
-    else:
-        return number
-    return None
-
-
-def _to_decimal(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return None
-    try:
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
-
-def _join(path: str, field: str) -> str:
-    return f"{path}.{field}" if path else field

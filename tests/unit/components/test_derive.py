@@ -15,7 +15,7 @@ from billing.pricing.plans import parse_plan
 from billing.pricing.rating import preview_plan
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "bom" / "s1.yaml"
-PROPERTIES = settings(deadline=None, database=None, max_examples=60)
+PROPERTIES = settings(deadline=None, database=None, max_examples=100)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,6 @@ def test_any_derived_plan_is_valid_and_covers_the_cost_at_the_expected_use(bom, 
     slack = D("0.005") + D("0.0000005") * km * (1 + D("0.015"))
     kept = derived.expected_price_per_month * (1 - margin)
     assert kept >= derived.expected_cost_per_month - slack - D("0.01")
-    assert sum(c.cost_per_month for c in derived.contributions) > 0
 
 
 def prices(derived) -> dict:

@@ -16,6 +16,7 @@ from billing.components.wear import (
     UsageRate,
     compute_wear,
     could_be_due,
+    due_of,
     learned_lifetimes,
     life_fraction,
     percentile,
@@ -189,3 +190,25 @@ def test_the_float_bound_never_skips_a_part_the_exact_wear_finds_due(
             DueBound.of(component), metres, watt_hours, days, min(since_m, metres), days_since,
             usage, horizon,
         )  # fmt: skip
+
+
+@settings(deadline=None, database=None, max_examples=200)
+@given(
+    st.sampled_from(S1.components),
+    st.integers(min_value=0, max_value=30_000_000),
+    st.integers(min_value=0, max_value=900_000),
+    st.integers(min_value=0, max_value=8000),
+    st.integers(min_value=0, max_value=800),
+    st.one_of(
+        st.none(), st.tuples(st.integers(0, 2_000_000), st.integers(0, 30_000), st.integers(7, 28))
+    ),
+)
+def test_when_a_part_is_due_is_what_its_whole_wear_says(component, metres, watt_hours, days,
+                                                        days_since, rate):  # fmt: skip
+    usage = None if rate is None else UsageRate(D(rate[0]) / 1000, D(rate[1]) / 1000, rate[2])
+    life = LifeUsed(km=D(metres) / 1000, kwh=D(watt_hours) / 1000, days=days,
+                    km_since_service=D(metres) / 2000, days_since_service=days_since)  # fmt: skip
+    whole, due = compute_wear(component, life, usage, TODAY), due_of(component, life, usage, TODAY)
+    assert (due.due_on, due.projected_end_of_life, due.worn_out, due.needs_attention_now) == (
+        whole.due_on, whole.projected_end_of_life, whole.worn_out, whole.needs_attention_now,
+    )  # fmt: skip
