@@ -7,10 +7,10 @@ whatever happens to the readings. Nothing is cached: every call sums afresh.
 A part's life is the sum, over its fittings, of its vehicle's usage days in
 [installed_on, removed_on). Most parts have been in their vehicle since its first usage
 day (they came with it), so their life is the vehicle's total: one grouped query over the
-days gives every vehicle's total and recent use, and a second sums only the stretches that
-begin later or have ended (a part fitted since, a part moved, the days since an
-inspection), each distinct stretch once. The number of queries does not grow with the
-number of vehicles.
+days gives every vehicle's total and recent use, and grouped queries sum only the
+stretches that begin later or have ended (a part fitted since, a part moved, the days
+since an inspection), each distinct stretch once. The number of queries grows with the
+number of distinct days parts were fitted or removed on, not with the number of vehicles.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
-    union,
     values,
 )
 from sqlalchemy.orm import Session
@@ -196,11 +195,19 @@ def _add_lives(
     usage: dict[str, VehicleUsage] = {}
     for today, vehicle_ids in days_by_today.items():
         usage.update(vehicle_usage(session, _vehicles_of(selected), today, vehicle_ids))
-    stretches = _stretch_sums(session, selected)
-    for part_id, vehicle_id, installed, removed in fittings:
-        part = parts[part_id]
-        installed_on, removed_on = _day(installed), _day(removed)
-        since = max(installed_on, service_since[part_id])  # type: ignore[type-var]
+    stays = [
+        (parts[part_id], vehicle_id, _day(installed), _day(removed))
+        for part_id, vehicle_id, installed, removed in fittings
+    ]
+    wanted = set()
+    for part, vehicle_id, installed_on, removed_on in stays:
+        vehicle = usage.get(vehicle_id)
+        for start in (installed_on, max(installed_on, service_since[part.part_id])):  # type: ignore[type-var]
+            if removed_on is not None or (vehicle is not None and start > vehicle.first_day):
+                wanted.add((vehicle_id, start, removed_on))
+    stretches = range_sums(session, wanted)
+    for part, vehicle_id, installed_on, removed_on in stays:
+        since = max(installed_on, service_since[part.part_id])  # type: ignore[type-var]
         vehicle = usage.get(vehicle_id)
         end = removed_on or part.today + ONE_DAY
         distance, energy = _sum(stretches, vehicle, vehicle_id, installed_on, removed_on)
@@ -234,66 +241,6 @@ def _vehicles_of(selected: Select) -> Select:
         .where(ComponentFitting.part_id.in_(selected), ComponentFitting.removed_at.is_(None))
         .distinct()
     )
-
-
-def _stretch_sums(session: Session, selected: Select) -> dict[tuple, tuple[int, int]]:
-    """The usage of each stretch of the fittings of `selected` parts that is not its
-    vehicle's whole history: one that has ended, or begins after the first usage day."""
-    fittings = (
-        select(
-            ComponentFitting.vehicle_id,
-            ComponentFitting.installed_on,
-            ComponentFitting.removed_on,
-            ComponentPart.service_since_on,
-        )
-        .join(ComponentPart, ComponentPart.id == ComponentFitting.part_id)
-        .where(ComponentFitting.part_id.in_(selected))
-        .subquery()
-    )
-    since = case(
-        (fittings.c.service_since_on > fittings.c.installed_on, fittings.c.service_since_on),
-        else_=fittings.c.installed_on,
-    )
-    ranges = union(
-        select(
-            fittings.c.vehicle_id,
-            fittings.c.installed_on.label("start"),
-            fittings.c.removed_on.label("end"),
-        ),
-        select(fittings.c.vehicle_id, since, fittings.c.removed_on),
-    ).subquery()
-    first_day = (
-        select(func.min(UsageDay.day))
-        .where(UsageDay.vehicle_id == ranges.c.vehicle_id)
-        .scalar_subquery()
-    )
-    partial = (
-        select(ranges.c.vehicle_id, ranges.c.start, ranges.c.end)
-        .where(or_(ranges.c.end.is_not(None), ranges.c.start > first_day))
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            partial.c.vehicle_id,
-            _raw_day(partial.c.start),
-            _raw_day(partial.c.end),
-            func.sum(UsageDay.distance_m),
-            func.sum(UsageDay.energy_wh),
-        )
-        .join(
-            UsageDay,
-            and_(
-                UsageDay.vehicle_id == partial.c.vehicle_id,
-                UsageDay.day >= partial.c.start,
-                or_(partial.c.end.is_(None), UsageDay.day < partial.c.end),
-            ),
-        )
-        .group_by(partial.c.vehicle_id, partial.c.start, partial.c.end)
-    )
-    return {
-        (vehicle_id, _day(start), _day(end)): (int(distance or 0), int(energy or 0))
-        for vehicle_id, start, end, distance, energy in rows
-    }
 
 
 def vehicle_usage(
@@ -332,47 +279,27 @@ def vehicle_usage(
 def life_used(session: Session, part_ids: Select) -> dict[str, wear.LifeUsed]:
     """The life of parts no longer fitted (scrapped or spare), summed over their fittings,
     each distinct stretch of a vehicle's days once."""
-    fittings = select(
-        ComponentFitting.part_id,
-        ComponentFitting.vehicle_id,
-        ComponentFitting.installed_on,
-        ComponentFitting.removed_on,
-    ).where(ComponentFitting.part_id.in_(part_ids), ComponentFitting.removed_on.is_not(None))
-    stretches = (
-        fittings.with_only_columns(
-            ComponentFitting.vehicle_id, ComponentFitting.installed_on, ComponentFitting.removed_on
-        )
-        .distinct()
-        .subquery()
-    )
-    sums = {
-        (vehicle_id, _day(start), _day(end)): (int(distance or 0), int(energy or 0))
-        for vehicle_id, start, end, distance, energy in session.execute(
+    fittings = [
+        (part_id, vehicle_id, _day(installed), _day(removed))
+        for part_id, vehicle_id, installed, removed in session.execute(
             select(
-                stretches.c.vehicle_id,
-                _raw_day(stretches.c.installed_on),
-                _raw_day(stretches.c.removed_on),
-                func.sum(UsageDay.distance_m),
-                func.sum(UsageDay.energy_wh),
+                ComponentFitting.part_id,
+                ComponentFitting.vehicle_id,
+                _raw_day(ComponentFitting.installed_on),
+                _raw_day(ComponentFitting.removed_on),
+            ).where(
+                ComponentFitting.part_id.in_(part_ids), ComponentFitting.removed_on.is_not(None)
             )
-            .join(
-                UsageDay,
-                and_(
-                    UsageDay.vehicle_id == stretches.c.vehicle_id,
-                    UsageDay.day >= stretches.c.installed_on,
-                    UsageDay.day < stretches.c.removed_on,
-                ),
-            )
-            .group_by(stretches.c.vehicle_id, stretches.c.installed_on, stretches.c.removed_on)
         )
-    }
+    ]
+    sums = range_sums(session, {(vehicle_id, start, end) for _, vehicle_id, start, end in fittings})
     totals: dict[str, list[int]] = {}
-    for part_id, vehicle_id, installed_on, removed_on in session.execute(fittings):
-        distance, energy = sums.get((vehicle_id, installed_on, removed_on), (0, 0))
+    for part_id, vehicle_id, start, end in fittings:
+        distance, energy = sums.get((vehicle_id, start, end), (0, 0))
         total = totals.setdefault(part_id, [0, 0, 0])
         total[0] += distance
         total[1] += energy
-        total[2] += max((removed_on - installed_on).days, 0)
+        total[2] += max((end - start).days, 0)  # type: ignore[operator]
     return {
         part_id: wear.LifeUsed(
             km=Decimal(distance) / THOUSAND, kwh=Decimal(energy) / THOUSAND, days=days

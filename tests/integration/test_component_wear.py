@@ -11,7 +11,7 @@ from billing.components import maintenance, services
 from billing.components.models import ComponentFitting
 from billing.demo import SYSTEM
 from billing.metering.rebuild import rebuild_rollups
-from tests.conftest import NOW
+from tests.conftest import NOW, auth
 from tests.integration.components import fitted, load_example_bom, register_s1
 from tests.rides import at, meter, ride
 
@@ -175,3 +175,15 @@ def test_the_projection_follows_the_recent_rate_and_says_when_history_is_too_sho
     # months need no rate: the frame's 240 months are projected even so
     frame_end = young["frame"].wear.projected_end_of_life
     assert frame_end is not None and frame_end.year == 2046
+
+
+def test_learned_lifetimes_count_the_parts_removed_as_worn(client, keys, scooter):
+    response = client.get("/api/v1/bom/s1/learned-lifetimes", headers=auth(keys["finance"]))
+    assert response.status_code == 200, response.json
+    by_code = {item["code"]: item["lifetimes"] for item in response.json}
+    assert by_code["battery"] == []  # none worn out
+    km, months = by_code["tyre-front"]
+    # the front tyre scrapped on the 5th: 100 km (the 20 km of the 3rd not yet arrived), 4 days
+    assert km == {"unit": "km", "bom_lifetime": "4000", "count": 1, "median": "100.000000",
+                  "p10": "100.000000", "p90": "100.000000"}  # fmt: skip
+    assert (months["count"], months["median"]) == (1, "0.131420")  # 4 / 30.436875 = 0.1314197…
