@@ -15,9 +15,9 @@ from billing.errors import Invalid
 from tests.conftest import NOW
 
 
-def run_cli(args: list[str], tmp_path: Path):
+def run_cli(args: list[str], tmp_path: Path, *, failing: bool = False):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=failing)
 
 
 @pytest.fixture
@@ -56,11 +56,7 @@ def test_an_edit_replaces_an_unused_version(tmp_path: Path, bom_dir: Path):
 def test_a_faulty_file_loads_nothing_and_names_file_and_field(tmp_path: Path, bom_dir: Path):
     edit_component(bom_dir / "s1.yaml", "battery", lifetime={"cycles": -3})
     (bom_dir / "s2.yaml").write_text("model: s2\ncurrency: EUR\ncomponents: []\n")
-    result = CliRunner().invoke(
-        main,
-        ["bom", "load", str(bom_dir)],
-        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)},
-    )
+    result = run_cli(["bom", "load", str(bom_dir)], tmp_path, failing=True)
     assert result.exit_code == 1
     assert "s1.yaml: components.4.lifetime.cycles: must not be negative" in result.output
     assert "s2.yaml: components: must have at least one component" in result.output
@@ -69,11 +65,7 @@ def test_a_faulty_file_loads_nothing_and_names_file_and_field(tmp_path: Path, bo
 
 def test_a_file_that_is_not_yaml_is_named(tmp_path: Path, bom_dir: Path):
     (bom_dir / "broken.yaml").write_text("model: [s1\n")
-    result = CliRunner().invoke(
-        main,
-        ["bom", "load", str(bom_dir)],
-        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)},
-    )
+    result = run_cli(["bom", "load", str(bom_dir)], tmp_path, failing=True)
     assert result.exit_code == 1
     assert "broken.yaml: _schema: not valid YAML" in result.output
 
