@@ -45,6 +45,7 @@ START = dt.datetime(2026, 9, 30, 22, 0, tzinfo=dt.UTC)  # 1 October, midnight in
 FIRST_DAY = dt.date(2026, 10, 1)
 NOW = dt.datetime(2026, 10, 31, 20, 0, tzinfo=dt.UTC)
 GOAL_S = 1.0
+GOAL_VEHICLES = 10_000
 
 
 def seed(url: str, vehicles: int, days: int) -> int:
@@ -131,7 +132,8 @@ def run(kind: str, vehicles: int, days: int, repeat: int) -> dict:
     due_s = statistics.median(due_timings)
     return {
         "due_list_s": round(due_s, 3),
-        "due_list_vs_goal": ratio(GOAL_S, due_s),
+        # The goal is for 10,000 vehicles; a quick run of fewer is held to its share of it.
+        "due_list_vs_goal": ratio(GOAL_S * vehicles / GOAL_VEHICLES, due_s),
         # On SQLite the database works in this process: its CPU time is the work, whatever
         # the other processes of a shared machine take of the wall clock.
         "due_list_cpu_s": round(statistics.median(due_cpu), 3),
