@@ -171,7 +171,7 @@ def run(kind: str, days: int, trips: int, trip_readings: int, repeat: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 days of readings, fewer calls")
+    parser.add_argument("--quick", action="store_true", help="2 days of readings, fewer calls")
     parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "NOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -180,7 +180,7 @@ def main() -> None:
         return
     # A month: 100 vehicles, 6 trips a day of 40 min (80 readings), 30 days (the clock
     # an hour into the 31st): 1.4 M readings.
-    days, trip_readings, repeat = (3, 20, 60) if args.quick else (30, 80, 200)
+    days, trip_readings, repeat = (2, 20, 40) if args.quick else (30, 80, 200)
     backends = ["postgresql", "sqlite"] if postgres_server() else ["sqlite"]
     results = {}
     for kind in backends:

@@ -15,7 +15,16 @@ from billing.periods import Period
 from billing.portal import customer_pages as pages
 from billing.portal import formatting, i18n
 from billing.portal.charts import Chart, Series, render_svg
-from billing.portal.web import blp, language, now, principal, render, settings, signed_in
+from billing.portal.web import (
+    blp,
+    download,
+    language,
+    now,
+    principal,
+    render,
+    settings,
+    signed_in,
+)
 from billing.statements import exports
 from billing.web import db_session
 
@@ -31,6 +40,13 @@ def _period(text: str) -> Period:
         return Period.parse(text)
     except ValueError:
         raise NotFound("statement", text[:20]) from None
+
+
+def _statement(customer_id: str, period: str) -> pages.CustomerStatement:
+    return pages.customer_statement(
+        db_session(), principal(), customer_id, _period(period), now(),
+        adjustment_months=_adjustment_months(),
+    )  # fmt: skip
 
 
 def _t(message: str, **values: Any) -> str:
@@ -92,10 +108,7 @@ def statements(customer_id: str) -> Any:
 @blp.get("/accounts/<customer_id>/statements/<period>")
 @signed_in(*ACCOUNT_READERS)
 def statement(customer_id: str, period: str) -> Any:
-    result = pages.customer_statement(
-        db_session(), principal(), customer_id, _period(period), now(),
-        adjustment_months=_adjustment_months(),
-    )  # fmt: skip
+    result = _statement(customer_id, period)
     customer = pages.get_customer(db_session(), principal(), customer_id)
     return render("customer/statement.html", customer=customer, result=result)
 
@@ -103,10 +116,7 @@ def statement(customer_id: str, period: str) -> Any:
 @blp.get("/accounts/<customer_id>/statements/<period>.csv")
 @signed_in(*ACCOUNT_READERS)
 def statement_csv(customer_id: str, period: str) -> Any:
-    result = pages.customer_statement(
-        db_session(), principal(), customer_id, _period(period), now(),
-        adjustment_months=_adjustment_months(),
-    )  # fmt: skip
+    result = _statement(customer_id, period)
     return Response(
         exports.statement_csv(result),
         mimetype="text/csv",
@@ -130,11 +140,8 @@ DOCUMENT_FORMATS = {"pdf": files.PDF, "facturx.pdf": files.FACTURX_PDF}
 @signed_in(*ACCOUNT_READERS)
 def invoice_document(customer_id: str, invoice_id: str, kind: str) -> Any:
     invoice = pages.customer_invoice(db_session(), principal(), customer_id, invoice_id)
-    file = files.document_file(db_session(), principal(), invoice.id, DOCUMENT_FORMATS[kind])
-    return Response(
-        file.content,
-        content_type=file.mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+    return download(
+        files.document_file(db_session(), principal(), invoice.id, DOCUMENT_FORMATS[kind])
     )
 
 

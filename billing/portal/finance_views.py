@@ -19,7 +19,7 @@ from billing.invoicing.services import finalize_invoice, get_invoice
 from billing.periods import Period
 from billing.portal import finance_pages as pages
 from billing.portal.forms import parse
-from billing.portal.web import blp, now, principal, render, settings, signed_in, zone
+from billing.portal.web import blp, download, now, principal, render, settings, signed_in, zone
 from billing.pricing.schemas import PeriodField
 from billing.statements import unattributed
 from billing.validators import BoundedDecimal, Text
@@ -132,14 +132,6 @@ def _current_period() -> Period:
     return Period.containing(now(), zone())
 
 
-def _download(file: files.File) -> Response:
-    return Response(
-        file.content,
-        content_type=file.mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
-    )
-
-
 EXPORTS = ("invoices.csv", "invoice-lines.csv", "fec", "facturx.zip")
 
 
@@ -149,11 +141,11 @@ def finance_export(kind: str) -> Any:
     period = parse(PeriodArgs(), request.args).get("period") or _current_period()
     session = db_session()
     if kind == "invoices.csv":
-        return _download(files.invoices_csv(session, period))
+        return download(files.invoices_csv(session, period))
     if kind == "invoice-lines.csv":
-        return _download(files.invoice_lines_csv(session, period))
+        return download(files.invoice_lines_csv(session, period))
     if kind == "fec":
-        return _download(files.fec(session, period, settings().seller.siren))
+        return download(files.fec(session, period, settings().seller.siren))
     filename, chunks = files.facturx_zip(session, period)
     return Response(
         stream_with_context(chunks),

@@ -25,6 +25,7 @@ from billing.auth import Principal
 from billing.db import utcnow
 from billing.devices.models import Customer
 from billing.errors import DomainError
+from billing.invoicing.files import File
 from billing.portal import formatting, i18n, security
 from billing.settings import Settings
 from billing.users import services as users
@@ -124,6 +125,15 @@ def home_url(user: User) -> str:
 def render(template: str, code: int = 200, /, **context: Any) -> tuple[str, int]:
     """The page `template` with `context`, answered with HTTP status `code`."""
     return render_template(f"portal/{template}", **context), code
+
+
+def download(file: File) -> Response:
+    """A file to save (an invoice's PDF, an export), as the API answers it."""
+    return Response(
+        file.content,
+        content_type=file.mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+    )
 
 
 def error_page(status: int, message: str) -> tuple[str, int]:

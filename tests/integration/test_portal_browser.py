@@ -296,3 +296,33 @@ def test_a_used_or_expired_link_is_refused(site, page):
     page.click("#continue")
     assert "expiré" in page.inner_text(".error")
     screenshot(page, "link-expired")
+
+
+def test_the_pages_fit_a_phone_and_work_from_the_keyboard(site, browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(f"{site.url}/sign-in")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "email"
+        page.keyboard.type("compta@lp.example")
+        before = len(site.mailbox.messages)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#link-sent")
+        [url] = re.findall(
+            r"http://\S+/sign-in/link/\S+", site.mailbox.wait_for(before + 1).get_content()
+        )
+        page.goto(url)
+        page.focus("#continue")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{site.url}/accounts/{site.customer_id}/")
+        # Nothing wider than the screen but the tables, which scroll in their own box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for label in page.locator("input:not([type=hidden]), select").all():
+            assert label.get_attribute("id"), "a field without its label"
+        screenshot(page, "customer-overview-phone")
+    finally:
+        context.close()

@@ -200,3 +200,27 @@ def test_the_numbering_series_and_the_stripe_failures_are_shown(session, setting
     assert "F-2026" in series and ">1<" in series
     failures = re.search(r'id="sync-failures".*?</table>', page, re.S).group(0)
     assert "F-2026-000001" in failures and "card_declined: no" in failures
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/finance/unbilled/?period=2026-00",
+        "/finance/unbilled/?period=" + "9" * 3000,
+        "/finance/exports/?period=abcd-ef",
+        "/finance/exports/invoice-lines.csv?period=1969-12",
+        "/finance/exports/facturx.zip?period=2026-1",
+    ],
+)
+def test_a_bad_period_is_refused_naming_it(finance, path):
+    refused = finance.get(path)
+    assert refused.status_code == 422
+    assert "period" in refused.get_data(as_text=True)
+
+
+def test_an_unknown_export_or_invoice_answers_404(finance):
+    assert finance.get("/finance/exports/fec.exe?period=2026-12").status_code == 404
+    assert finance.get("/finance/invoices/inv_nothing").status_code == 404
+    token = csrf_token(finance, "/finance/drafts/")
+    refused = finance.post("/finance/invoices/inv_nothing/void", data={"csrf_token": token})
+    assert refused.status_code == 404
