@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """The Flask application: the API, its documentation and the health endpoint."""
     from billing import health, metrics, web
     from billing.access.views import blp as access_blp
+    from billing.alerts.views import blp as alerts_blp
     from billing.components.views import blp as components_blp
     from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         components_blp,
         webhooks_blp,
         access_blp,
+        alerts_blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -2,6 +2,7 @@
 
 from billing import auth, heartbeats, jobs  # noqa: F401
 from billing.access import models as access_models  # noqa: F401
+from billing.alerts import models as alerts_models  # noqa: F401
 from billing.components import models as components_models  # noqa: F401
 from billing.db import Base
 from billing.devices import models as devices_models  # noqa: F401

@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from billing import heartbeats
 from billing.access.services import refresh_cap_blocks
+from billing.alerts.services import evaluate_alerts
 from billing.broker import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
@@ -138,6 +139,14 @@ def dunning(database: Database, settings: Settings) -> DunningReport:
         return run_dunning(session, utcnow(), settings)
 
 
+def alerts(database: Database, settings: Settings) -> int:
+    """Fire the usage alerts whose threshold the usage metered so far reached (late
+    readings of the previous period count during its grace days); how many fired."""
+    with database.session() as session:
+        fired = evaluate_alerts(session, utcnow(), late_days=settings.invoicing.grace_days)
+    return len(fired)
+
+
 def jobs(settings: Settings) -> list[Job]:
     scheduled = [
         Job("meter", settings.metering.interval_seconds, meter),
@@ -146,6 +155,7 @@ def jobs(settings: Settings) -> list[Job]:
         Job("webhooks", settings.webhooks.interval_seconds, webhooks),
         Job("cap_blocks", settings.access.cap_watch_seconds, cap_blocks),
         Job("dunning", settings.dunning.interval_seconds, dunning),
+        Job("alerts", settings.alerts.interval_seconds, alerts),
     ]
     if settings.stripe.enabled:  # without Stripe keys, nothing is collected
         scheduled.append(Job("stripe_sync", settings.stripe.sync_interval_seconds, stripe_sync))

@@ -146,6 +146,12 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    # How often the scheduler evaluates the usage alerts on the usage metered so far.
+    interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class DunningSettings:
     # "days:kind" after the due date, kinds reminder, penalty_notice and block (at most one).
     steps: str = "7:reminder,15:reminder,20:penalty_notice,30:block"
@@ -197,6 +203,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     dunning: DunningSettings = field(default_factory=DunningSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def effective_database_url(self) -> str:

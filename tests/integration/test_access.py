@@ -10,6 +10,7 @@ from decimal import Decimal as D
 import pytest
 import yaml
 
+from billing.alerts.services import create_rule
 from billing.components.services import (
     DEFAULT_BOM_DIRECTORY,
     fit_component,
@@ -35,6 +36,8 @@ FINANCE = ("admin", "finance")
 MAINTAINERS = ("admin", "operator")
 STAFF = ("admin", "finance", "operator")
 HOOK_MANAGERS = ("admin", "customer")  # an account's own webhooks
+ALERT_RULE = {"scope": "customer", "measure": "trips", "threshold": D(100)}
+ALERT = {"scope": "customer", "measure": "trips", "threshold": "100"}
 HOOK = {"url": "https://hooks.example/billing", "events": ["invoice.paid"]}
 
 
@@ -151,6 +154,14 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/customers/{customer}/cost-of-use", INVOICE_READERS),
     Endpoint("GET", "/api/v1/exports/cost-of-use.csv", FINANCE),
     Endpoint("GET", "/api/v1/vehicles/{vehicle}/access", EVERYONE),
+    Endpoint("GET", "/api/v1/customers/{customer}/alerts", INVOICE_READERS),
+    Endpoint("POST", "/api/v1/customers/{customer}/alerts", INVOICE_READERS, ALERT),
+    Endpoint("GET", "/api/v1/customers/{customer}/alerts/{alert}", INVOICE_READERS),
+    Endpoint(
+        "PATCH", "/api/v1/customers/{customer}/alerts/{alert}", INVOICE_READERS, {"name": "N"}
+    ),
+    Endpoint("DELETE", "/api/v1/customers/{customer}/alerts/{alert}", INVOICE_READERS),
+    Endpoint("GET", "/api/v1/customers/{customer}/alert-history", INVOICE_READERS),
     Endpoint("GET", "/api/v1/webhook-endpoints", HOOK_MANAGERS),
     Endpoint("POST", "/api/v1/webhook-endpoints", HOOK_MANAGERS, HOOK),
     Endpoint("GET", "/api/v1/webhook-endpoints/{endpoint}", HOOK_MANAGERS),
@@ -192,6 +203,7 @@ ROUTE_PARAMETERS = {
     "{model}": "<model>",
     "{part}": "<part_id>",
     "{endpoint}": "<endpoint_id>",
+    "{alert}": "<alert_id>",
     "{delivery}": f"<{ROW_ID}:delivery_id>",
 }
 CAPPED_PERIOD = "2099-01"
@@ -236,6 +248,8 @@ def rejected(session, registry) -> dict[str, str]:
         "other_invoice": issued_invoice(session, registry.other_customer_id, "F-2026-000002").id,
         **fitted_batteries(session, registry),
         **webhook_deliveries(session, registry),
+        "own_alert": create_rule(session, SYSTEM, registry.customer_id, ALERT_RULE, NOW).id,
+        "other_alert": create_rule(session, SYSTEM, registry.other_customer_id, ALERT_RULE, NOW).id,
     }
 
 
@@ -296,6 +310,7 @@ def own_ids(registry, rejected) -> dict[str, str]:
         "model": "s1",
         "part": rejected.get("own_part", ""),
         "endpoint": rejected.get("own_endpoint", ""),
+        "alert": rejected.get("own_alert", ""),
         "delivery": rejected.get("own_delivery", ""),
     }
 
@@ -313,6 +328,7 @@ def other_ids(registry, rejected) -> dict[str, str]:
         "model": "s1",  # nor are bills of materials (admin and finance read them all)
         "part": rejected["other_part"],
         "endpoint": rejected["other_endpoint"],
+        "alert": rejected["other_alert"],
         "delivery": rejected["other_delivery"],
     }
 
