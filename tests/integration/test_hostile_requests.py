@@ -160,12 +160,14 @@ LISTS = [
     "/api/v1/components/due",
     "/api/v1/webhook-endpoints",
     "/api/v1/webhook-endpoints/{endpoint_id}/deliveries",
+    "/api/v1/customers/{customer_id}/alert-history",
 ]
 
 
 @pytest.mark.parametrize("path", LISTS)
 def test_a_page_beyond_any_offset_is_refused_naming_page(client, keys, path):
-    path = path.replace("{endpoint_id}", "wh_unknown")  # the page is checked before the id
+    # the page is checked before the id
+    path = path.replace("{endpoint_id}", "wh_unknown").replace("{customer_id}", "cus_unknown")
     response = client.get(f"{path}?page=922337203685477580", headers=auth(keys["admin"]))
 
     assert "query.page" in error_of(response, 422)["details"]
