@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     DateTime,
@@ -22,9 +22,11 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    insert,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so that migrations can refer to them on both databases.
@@ -164,16 +166,24 @@ class Database:
             yield session
 
 
-def bulk_insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed: conditional updates use it
+    as a compare-and-set."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
+def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Insert many rows at once: COPY on PostgreSQL (SQLAlchemy's executemany there sends a
     statement per row), executemany elsewhere. Values must already be the column types'."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(model.__table__.insert(), rows)
+        session.execute(insert(model), rows)
         return
     names = list(rows[0])
-    cursor = session.connection().connection.driver_connection.cursor()
+    driver = session.connection().connection.driver_connection
+    assert driver is not None, "a session's connection is open"
+    cursor = driver.cursor()
     with cursor.copy(f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in names])

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from billing.db import Base, UTCDateTime
+from billing.db import Base, UTCDateTime, rows_changed
 
 INGEST = "ingest"
 SCHEDULER = "scheduler"
@@ -39,11 +39,12 @@ def instance_name(label: str) -> str:
 def beat(session: Session, role: str, instance: str, now: dt.datetime, state: dict) -> None:
     """Record that `instance` of `role` is alive now, in `state`; commits."""
     text = json.dumps(state, sort_keys=True)
-    updated = session.execute(
+    updated = rows_changed(
+        session,
         update(ServiceHeartbeat)
         .where(ServiceHeartbeat.role == role, ServiceHeartbeat.instance == instance)
-        .values(beat_at=now, state=text)
-    ).rowcount
+        .values(beat_at=now, state=text),
+    )
     if not updated:
         session.add(ServiceHeartbeat(role=role, instance=instance, beat_at=now, state=text))
     session.commit()

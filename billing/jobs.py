@@ -21,7 +21,7 @@ from sqlalchemy import String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from billing.db import Base, UTCDateTime
+from billing.db import Base, UTCDateTime, rows_changed
 
 
 class JobLease(Base):
@@ -46,12 +46,13 @@ def take_lease(
     current = session.scalar(select(JobLease.holder).where(JobLease.name == name))
     if current is not None and _is_gone(current):
         free |= JobLease.holder == current  # unless someone else took it meanwhile
-    taken = session.execute(
+    taken = rows_changed(
+        session,
         update(JobLease)
         .where(JobLease.name == name)
         .where(free)
-        .values(holder=holder, expires_at=expires)
-    ).rowcount
+        .values(holder=holder, expires_at=expires),
+    )
     if not taken:
         try:
             with session.begin_nested():

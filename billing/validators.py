@@ -187,5 +187,6 @@ class BoundedDecimal(ma.fields.Decimal):
 def _places(number: Decimal) -> int:
     """Decimals that matter: 1.500000000 has one."""
     _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int), "callers pass finite numbers"
     trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     return max(0, -(exponent + trailing_zeros))

@@ -350,7 +350,7 @@ def roles(*allowed: str) -> Callable:
                 )
             return view(*args, **kwargs)
 
-        wrapper.allowed_roles = allowed  # read by the access-matrix test and the docs
+        wrapper.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the access-matrix test and the docs
         return wrapper
 
     return decorator

@@ -178,7 +178,8 @@ def _components(session: Session):
     @functools.cache
     def component(model: str, version: int, code: str) -> tuple[bom.BomComponent, wear.DueBound]:
         found = version_bom(model, version).component(code)
-        return found, wear.DueBound.of(found)  # type: ignore[arg-type]
+        assert found is not None, "a part's code is a component of its BOM version"
+        return found, wear.DueBound.of(found)
 
     return component
 

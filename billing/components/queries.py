@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -96,9 +97,12 @@ def _parse_day(text: str) -> dt.date:
 def _day(value: str | dt.date | None) -> dt.date | None:
     """A day as the driver returns it: SQLite's text (read as text: converting 100,000s of
     dates one by one costs more than the query), PostgreSQL's date."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    return _parse_day(value)
+    return None if value is None else _known_day(value)
+
+
+def _known_day(value: str | dt.date) -> dt.date:
+    """A day of a column that is never null, as the driver returns it (see `_day`)."""
+    return value if isinstance(value, dt.date) else _parse_day(value)
 
 
 def _raw_day(column):
@@ -176,9 +180,9 @@ def _add_lives(
     """Sum each part's life over its fittings: the open ones, and the ended ones of parts
     that were in another vehicle before (a part moved keeps its life)."""
     selected = _fitted(where)
-    fittings = (
-        open_fittings
-        + session.execute(
+    fittings: list[tuple[Any, ...]] = [
+        *open_fittings,
+        *session.execute(
             select(
                 ComponentFitting.part_id,
                 ComponentFitting.vehicle_id,
@@ -187,8 +191,8 @@ def _add_lives(
             ).where(
                 ComponentFitting.part_id.in_(selected), ComponentFitting.removed_at.is_not(None)
             )
-        ).all()
-    )
+        ),
+    ]
     days_by_today: dict[dt.date, set[str]] = {}
     for part in parts.values():
         days_by_today.setdefault(part.today, set()).add(part.vehicle_id)
@@ -196,24 +200,24 @@ def _add_lives(
     for today, vehicle_ids in days_by_today.items():
         usage.update(vehicle_usage(session, _vehicles_of(selected), today, vehicle_ids))
     stays = [
-        (parts[part_id], vehicle_id, _day(installed), _day(removed))
+        (parts[part_id], vehicle_id, _known_day(installed), _day(removed))
         for part_id, vehicle_id, installed, removed in fittings
     ]
-    wanted = set()
+    wanted: set[tuple[str, dt.date, dt.date | None]] = set()
     for part, vehicle_id, installed_on, removed_on in stays:
         vehicle = usage.get(vehicle_id)
-        for start in (installed_on, max(installed_on, service_since[part.part_id])):  # type: ignore[type-var]
+        for start in (installed_on, max(installed_on, service_since[part.part_id])):
             if removed_on is not None or (vehicle is not None and start > vehicle.first_day):
                 wanted.add((vehicle_id, start, removed_on))
     stretches = range_sums(session, wanted)
     for part, vehicle_id, installed_on, removed_on in stays:
-        since = max(installed_on, service_since[part.part_id])  # type: ignore[type-var]
+        since = max(installed_on, service_since[part.part_id])
         vehicle = usage.get(vehicle_id)
         end = removed_on or part.today + ONE_DAY
         distance, energy = _sum(stretches, vehicle, vehicle_id, installed_on, removed_on)
         part.distance_m += distance
         part.energy_wh += energy
-        part.days += max((end - installed_on).days, 0)  # type: ignore[operator]
+        part.days += max((end - installed_on).days, 0)
         if since < end:
             part.since_service_m += _sum(stretches, vehicle, vehicle_id, since, removed_on)[0]
     for part_id, part in parts.items():
@@ -267,12 +271,12 @@ def vehicle_usage(
     for vehicle_id, first, distance, energy, recent_m, recent_wh in rows:
         if only is not None and vehicle_id not in only:
             continue
-        first_day = _day(first)
-        days = min(wear.RATE_WINDOW_DAYS, (today - first_day).days + 1)  # type: ignore[operator]
+        first_day = _known_day(first)
+        days = min(wear.RATE_WINDOW_DAYS, (today - first_day).days + 1)
         rate = wear.usage_rate(
             Decimal(recent_m or 0) / THOUSAND, Decimal(recent_wh or 0) / THOUSAND, days
         )
-        found[vehicle_id] = VehicleUsage(first_day, int(distance or 0), int(energy or 0), rate)  # type: ignore[arg-type]
+        found[vehicle_id] = VehicleUsage(first_day, int(distance or 0), int(energy or 0), rate)
     return found
 
 
@@ -280,7 +284,7 @@ def life_used(session: Session, part_ids: Select) -> dict[str, wear.LifeUsed]:
     """The life of parts no longer fitted (scrapped or spare), summed over their fittings,
     each distinct stretch of a vehicle's days once."""
     fittings = [
-        (part_id, vehicle_id, _day(installed), _day(removed))
+        (part_id, vehicle_id, _known_day(installed), _known_day(removed))
         for part_id, vehicle_id, installed, removed in session.execute(
             select(
                 ComponentFitting.part_id,
@@ -299,7 +303,7 @@ def life_used(session: Session, part_ids: Select) -> dict[str, wear.LifeUsed]:
         total = totals.setdefault(part_id, [0, 0, 0])
         total[0] += distance
         total[1] += energy
-        total[2] += max((end - start).days, 0)  # type: ignore[operator]
+        total[2] += max((end - start).days, 0)
     return {
         part_id: wear.LifeUsed(
             km=Decimal(distance) / THOUSAND, kwh=Decimal(energy) / THOUSAND, days=days
@@ -320,7 +324,7 @@ def vehicle_totals_before(
     return Decimal(distance or 0) / THOUSAND, Decimal(energy or 0) / THOUSAND
 
 
-def part_details(session: Session, part_ids: list[str]) -> dict[str, tuple]:
+def part_details(session: Session, part_ids: list[str]) -> dict[str, list[Any]]:
     """Serial, category and fitting instant of fitted parts, for the few that are shown."""
     found = {}
     for start in range(0, len(part_ids), 500):
@@ -483,7 +487,8 @@ def _candidates_on(
         (part_id, vehicle_id, fleet_id, model, version, code, installed, since, is_simple,
          was_moved, first, distance_m, energy_wh, recent_distance, recent_energy) = row  # fmt: skip
         distance_m, energy_wh = int(distance_m), int(energy_wh)  # PostgreSQL sums are numeric
-        installed_on, service_since_on, first_day = _day(installed), _day(since), _day(first)
+        installed_on, service_since_on = _known_day(installed), _known_day(since)
+        first_day = _day(first)
         vehicle = vehicles.get(vehicle_id)
         if vehicle is None and first_day is not None:
             days = min(wear.RATE_WINDOW_DAYS, (today - first_day).days + 1)
@@ -493,8 +498,8 @@ def _candidates_on(
             vehicle = vehicles[vehicle_id] = VehicleUsage(first_day, distance_m, energy_wh, rate)
         part = FittedPart(
             part_id, vehicle_id, fleet_id, model, version, code, today,
-            days=max((today - installed_on).days + 1, 0),  # type: ignore[operator]
-            days_since_service=max((today - service_since_on).days, 0),  # type: ignore[operator]
+            days=max((today - installed_on).days + 1, 0),
+            days_since_service=max((today - service_since_on).days, 0),
             rate=vehicle.rate if vehicle is not None else None,
         )  # fmt: skip
         if is_simple:
@@ -502,7 +507,7 @@ def _candidates_on(
             part.energy_wh = energy_wh
             found.append(part)
             continue
-        others.append((part, installed_on, service_since_on, vehicle))  # type: ignore[arg-type]
+        others.append((part, installed_on, service_since_on, vehicle))
         if was_moved:
             moved_ids.append(part_id)
     found += _sum_others(session, others, moved_ids)
@@ -517,7 +522,7 @@ def _sum_others(
     """The life of parts that are not simply their vehicle's totals, from the stretches
     of days they need, each summed once."""
     earlier: dict[str, list[tuple[str, dt.date, dt.date]]] = {}
-    for start in range(0, len(moved_ids), RANGES_PER_QUERY):
+    for offset in range(0, len(moved_ids), RANGES_PER_QUERY):
         for part_id, vehicle_id, installed, removed in session.execute(
             select(
                 ComponentFitting.part_id,
@@ -525,13 +530,13 @@ def _sum_others(
                 _raw_day(ComponentFitting.installed_on),
                 _raw_day(ComponentFitting.removed_on),
             ).where(
-                ComponentFitting.part_id.in_(moved_ids[start : start + RANGES_PER_QUERY]),
+                ComponentFitting.part_id.in_(moved_ids[offset : offset + RANGES_PER_QUERY]),
                 ComponentFitting.removed_at.is_not(None),
             )
         ):
-            stretch = (vehicle_id, _day(installed), _day(removed))
-            earlier.setdefault(part_id, []).append(stretch)  # type: ignore[arg-type]
-    wanted = set()
+            stretch = (vehicle_id, _known_day(installed), _known_day(removed))
+            earlier.setdefault(part_id, []).append(stretch)
+    wanted: set[tuple[str, dt.date, dt.date | None]] = set()
     for part, installed_on, since, vehicle in others:
         for start in (installed_on, max(installed_on, since)):
             if vehicle is not None and start > vehicle.first_day:

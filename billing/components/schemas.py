@@ -8,6 +8,8 @@ leave as decimal strings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -18,7 +20,7 @@ from billing.pricing.schemas import DecimalString, PeriodField
 from billing.validators import MAX_INT32, BoundedDecimal, Text, UTCDateTime
 from billing.web import PageArgs
 
-ID = {"validate": validate.Length(1, 64)}
+ID: dict[str, Any] = {"validate": validate.Length(1, 64)}
 
 
 class BomBodySchema(ma.Schema):

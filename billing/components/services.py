@@ -42,6 +42,7 @@ from billing.components.models import (
     ComponentPart,
     definition_text,
 )
+from billing.db import rows_changed
 from billing.devices.models import Vehicle
 from billing.devices.services import get_vehicle, vehicle_scope
 from billing.errors import Conflict, Invalid, NotFound
@@ -199,16 +200,17 @@ def _save(session: Session, definition: bom.Bom, now: dt.datetime) -> tuple[BomV
             {"currency": [f"the BOM of {definition.model} is in {latest.currency}"]},
         )
     # Conditional on the lock, as plans: a part made meanwhile makes this a new version.
-    replaced = session.execute(
+    replaced = rows_changed(
+        session,
         update(BomVersion)
         .where(
             BomVersion.model == latest.model,
             BomVersion.version == latest.version,
             BomVersion.locked_at.is_(None),
         )
-        .values(definition=text, created_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+        .values(definition=text, created_at=now)
+        .execution_options(synchronize_session=False),
+    )
     if replaced:
         session.refresh(latest)
         return latest, REPLACED
@@ -321,7 +323,7 @@ def swap_component(
     latest BOM of the vehicle's model. Returns the part fitted."""
     part = get_part(session, principal, part_id)
     fitting = _open_fitting(session, part)
-    vehicle = session.get(Vehicle, fitting.vehicle_id)
+    vehicle = session.get_one(Vehicle, fitting.vehicle_id)
     at = _instant(data.get("at"), now, "at")
     _close_fitting(session, part, fitting, vehicle, data["reason"], at)
     if data.get("replacement_id"):
@@ -357,7 +359,7 @@ def remove_component(
     as a spare otherwise (to be repaired, refurbished or fitted to another vehicle)."""
     part = get_part(session, principal, part_id)
     fitting = _open_fitting(session, part)
-    vehicle = session.get(Vehicle, fitting.vehicle_id)
+    vehicle = session.get_one(Vehicle, fitting.vehicle_id)
     at = _instant(data.get("at"), now, "at")
     _close_fitting(session, part, fitting, vehicle, data["reason"], at)
     _commit_parts(session)
@@ -385,7 +387,7 @@ def record_event(
         )
     else:
         cost = data["cost"]
-    fitting = _open_fitting(session, part, required=False)
+    fitting = _current_fitting(session, part)
     event = ComponentEvent(
         part_id=part.id,
         vehicle_id=fitting.vehicle_id if fitting is not None else None,
@@ -397,7 +399,7 @@ def record_event(
     )
     session.add(event)
     if kind == "inspection" and at > part.service_since:
-        vehicle = session.get(Vehicle, (fitting or part.fittings[-1]).vehicle_id)
+        vehicle = session.get_one(Vehicle, (fitting or part.fittings[-1]).vehicle_id)
         part.service_since, part.service_since_on = at, local_day(session, vehicle, at)
     session.commit()
     return event
@@ -458,17 +460,19 @@ def _spare_part(
     return part
 
 
-def _open_fitting(
-    session: Session, part: ComponentPart, *, required: bool = True
-) -> ComponentFitting | None:
-    fitting = session.scalar(
+def _open_fitting(session: Session, part: ComponentPart) -> ComponentFitting:
+    fitting = _current_fitting(session, part)
+    if fitting is None:
+        raise Conflict(f"component {part.id} is not fitted to any vehicle ({part.status})")
+    return fitting
+
+
+def _current_fitting(session: Session, part: ComponentPart) -> ComponentFitting | None:
+    return session.scalar(
         select(ComponentFitting).where(
             ComponentFitting.part_id == part.id, ComponentFitting.removed_at.is_(None)
         )
     )
-    if fitting is None and required:
-        raise Conflict(f"component {part.id} is not fitted to any vehicle ({part.status})")
-    return fitting
 
 
 def _close_fitting(

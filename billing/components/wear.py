@@ -204,7 +204,7 @@ def due_of(component: BomComponent, life: LifeUsed, rate: UsageRate | None, toda
             ends.append(end)
     end_of_life = min(ends) if ends else None
     service = _service_due(component, life, rate, today)
-    dates = [d for d in (end_of_life, service and service.due_on) if d is not None]
+    dates = [d for d in (end_of_life, service.due_on if service else None) if d is not None]
     return Due(
         due_on=min(dates) if dates else None,
         projected_end_of_life=end_of_life,
@@ -290,10 +290,10 @@ class DueBound:
             distance_m=None if lifetime.km is None else float(lifetime.km) * 1000,
             energy_wh=min(energy) if energy else None,
             life_days=None if lifetime.months is None else float(lifetime.months * DAYS_PER_MONTH),
-            service_every_m=_float(service and service.every_km, 1000),
-            service_every_days=_float(service and service.every_months, DAYS_PER_MONTH),
-            urgent_m=_float(service and service.urgent_within_km, 1000) or 0.0,
-            urgent_days=_float(service and service.urgent_within_days, 1) or 0.0,
+            service_every_m=_float(service.every_km if service else None, 1000),
+            service_every_days=_float(service.every_months if service else None, DAYS_PER_MONTH),
+            urgent_m=_float(service.urgent_within_km if service else None, 1000) or 0.0,
+            urgent_days=_float(service.urgent_within_days if service else None, 1) or 0.0,
         )
 
 

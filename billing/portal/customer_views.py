@@ -3,6 +3,7 @@ too). Each view: the request in, one function of billing.portal.customer_pages, 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -89,8 +90,12 @@ def _overview_charts(data: pages.Overview) -> dict[str, Any]:
         ]
         amount = Chart(_t("Amount"), labels, [Series(_t("Excluding VAT"), amounts)])
         charts["amount_chart"] = amount
-        charts["amount_format"] = lambda v: formatting.money(v, currency, lang)
-        charts["amount_svg"] = render_svg(amount, "amount-chart", charts["amount_format"])
+
+        def amount_format(value: Decimal) -> str:
+            return formatting.money(value, currency, lang)
+
+        charts["amount_format"] = amount_format
+        charts["amount_svg"] = render_svg(amount, "amount-chart", amount_format)
     return charts
 
 

@@ -110,13 +110,15 @@ def collection(session: Session) -> Collection:
         .order_by(StripeOutboxEntry.next_attempt_at)
         .limit(PER_PAGE)
     ).all()
-    statuses = dict(
-        session.execute(
+    statuses = {
+        status: count
+        for status, count in session.execute(
             select(Invoice.payment_status, func.count())
             .where(Invoice.payment_status.is_not(None))
             .group_by(Invoice.payment_status)
-        ).all()
-    )
+        )
+        if status is not None
+    }
     return Collection(
         series,
         [SyncFailure(i, e.attempts, e.last_error or "", e.next_attempt_at) for e, i in failing],

@@ -18,8 +18,9 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
 
 SESSION_COOKIE = "billing_session"
 CSRF_COOKIE = "billing_csrf"

@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from billing.auth import Principal
 from billing.db import utcnow
@@ -62,7 +63,7 @@ def load_page_user() -> None:
 
 
 @blp.after_request
-def secure(response: Response) -> Response:
+def secure(response: BaseResponse) -> BaseResponse:
     return security.secure_response(response)
 
 
@@ -108,7 +109,7 @@ def signed_in(*allowed: str) -> Callable:
                 )
             return view(*args, **kwargs)
 
-        wrapper.allowed_roles = allowed  # read by the access-matrix test
+        wrapper.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the access-matrix test
         return wrapper
 
     return decorator

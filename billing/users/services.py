@@ -28,6 +28,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
+from billing.db import rows_changed
 from billing.devices.models import Customer, Fleet
 from billing.errors import Conflict, Invalid, NotFound
 from billing.ids import new_id
@@ -196,7 +197,7 @@ def create_sign_in_link(
 ) -> LinkToken | None:
     """A new single-use link for `user`, valid `minutes`; None when the user already has
     MAX_OPEN_LINKS unused ones."""
-    open_links = session.scalar(
+    open_links = session.execute(
         select(func.count())
         .select_from(SignInLink)
         .where(
@@ -204,7 +205,7 @@ def create_sign_in_link(
             SignInLink.used_at.is_(None),
             SignInLink.expires_at > now,
         )
-    )
+    ).scalar_one()
     if open_links >= MAX_OPEN_LINKS:
         return None
     token = secrets.token_urlsafe(32)
@@ -239,13 +240,14 @@ def redeem_sign_in_link(
         raise InvalidLink("this sign-in link has been used already")
     if link.expires_at <= now:
         raise InvalidLink("this sign-in link has expired")
-    marked = session.execute(
+    marked = rows_changed(
+        session,
         update(SignInLink)
         .where(SignInLink.digest == link.digest, SignInLink.used_at.is_(None))
-        .values(used_at=now)
+        .values(used_at=now),
     )
     user = session.get(User, link.user_id)
-    if marked.rowcount != 1 or user is None or user.disabled_at is not None:
+    if marked != 1 or user is None or user.disabled_at is not None:
         session.rollback()
         raise InvalidLink("this sign-in link has been used already")
     session.commit()

@@ -37,11 +37,14 @@ class HttpSender:
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Answer:
         parts = urlsplit(url)
-        connection_type = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        kwargs = {"context": ssl.create_default_context()} if parts.scheme == "https" else {}
-        connection = connection_type(parts.hostname, parts.port, timeout=timeout, **kwargs)
+        host = parts.hostname or ""  # endpoints' URLs are validated to name a host
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, parts.port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("POST", path, body=body, headers=dict(headers))

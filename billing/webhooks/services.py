@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, false, select, true, update
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
+from billing.db import rows_changed
 from billing.devices.models import Customer
 from billing.errors import Invalid, NotFound
 from billing.ids import new_id
@@ -303,7 +304,8 @@ def _claim(session: Session, delivery_id: int, now: dt.datetime, settings: Webho
     """Push the delivery's next attempt past the send about to happen, and commit: no other
     sender takes it meanwhile, and a sender that dies leaves it due again soon."""
     claimed_until = now + dt.timedelta(seconds=settings.timeout_seconds) + CLAIM_MARGIN
-    taken = session.execute(
+    taken = rows_changed(
+        session,
         update(WebhookDelivery)
         .where(
             WebhookDelivery.id == delivery_id,
@@ -311,8 +313,8 @@ def _claim(session: Session, delivery_id: int, now: dt.datetime, settings: Webho
             WebhookDelivery.next_attempt_at <= now,
         )
         .values(next_attempt_at=claimed_until)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     session.commit()
     return bool(taken)
 
