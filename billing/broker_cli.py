@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from billing.cli_context import AppContext
 from billing.mqtt import BrokerAddress
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
 
 
 @click.group()

@@ -14,44 +14,16 @@ from urllib.parse import quote
 import click
 
 from billing.broker_cli import broker
+from billing.cli_context import AppContext, pass_context
 from billing.components.commands import bom, components, plans_derive
-from billing.db import Database, utcnow
+from billing.db import utcnow
 from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
 from billing.net import free_port
 from billing.pricing.commands import describe, load_plan_files, plans
-from billing.settings import Settings, load_settings
 from billing.simulate_cli import simulate
 from billing.statements.commands import statement
 from billing.users.commands import users
-
-
-class AppContext:
-    """Settings and database, created on first use so that `--help` needs neither."""
-
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-        self._database: Database | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings()
-            self._settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return self._settings
-
-    @property
-    def database(self) -> Database:
-        if self._database is None:
-            self._database = Database.from_url(self.settings.effective_database_url)
-        return self._database
-
-    def close(self) -> None:
-        if self._database is not None:
-            self._database.engine.dispose()
-
-
-pass_context = click.make_pass_decorator(AppContext, ensure=True)
 
 
 @click.group()

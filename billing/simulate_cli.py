@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import paho.mqtt.client as mqtt
 
+from billing.cli_context import AppContext
 from billing.metering.simulator import (
     TYPICAL_FAULTS,
     BrokerRefused,
@@ -32,9 +33,6 @@ from billing.metering.simulator import (
     simulate_fleet,
 )
 from billing.mqtt import VEHICLE_ID, BrokerAddress
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
 
 FAULT_RATE = click.FloatRange(0.0, 1.0)
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import yaml
 
+from billing.cli_context import AppContext, domain_failure
 from billing.components import derive, maintenance, services
 from billing.components.maintenance import MAX_HORIZON_DAYS
 from billing.db import utcnow
 from billing.demo import SYSTEM
 from billing.errors import DomainError
 from billing.pagination import MAX_PER_PAGE
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
-
-
-def _fail(error: DomainError) -> click.ClickException:
-    lines = [error.message]
-    lines += [f"  {path}: {'; '.join(messages)}" for path, messages in error.details.items()]
-    return click.ClickException("\n".join(lines))
 
 
 @click.group()
@@ -50,7 +41,7 @@ def bom_load(app: AppContext, directory: Path) -> None:
         try:
             loaded = services.load_boms_from_directory(session, directory, utcnow())
         except DomainError as error:
-            raise _fail(error) from None
+            raise domain_failure(error) from None
         for item in loaded:
             click.echo(f"{item.outcome}: {item.model} version {item.version} ({item.path.name})")
 
@@ -101,7 +92,7 @@ def plans_derive(bom_file: Path, output: Path | None, **options) -> None:
             derive.DeriveOptions(**{k: v for k, v in options.items() if v is not None}),
         )
     except DomainError as error:
-        raise _fail(error) from None
+        raise domain_failure(error) from None
     text = plan_yaml(derived, bom_file.name)
     if output is None:
         click.echo(text, nl=False)
@@ -154,7 +145,7 @@ def components_due(
                 category=category, per_page=MAX_PER_PAGE * 1000,
             )  # fmt: skip
         except DomainError as error:
-            raise _fail(error) from None
+            raise domain_failure(error) from None
         for item in page.items:
             shown, found = item.part_wear, item.part_wear.wear
             limiting = next(u for u in found.units if u.unit == found.limiting_unit)

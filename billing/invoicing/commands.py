@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from billing.cli_context import AppContext
 from billing.db import utcnow
 from billing.periods import Period
 
 if TYPE_CHECKING:
-    from billing.cli import AppContext
     from billing.invoicing.services import Progress, RunReport
     from billing.metering.queries import UnattributedUsage
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
 
 import click
 
+from billing.cli_context import AppContext
 from billing.db import utcnow
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
 
 
 @click.group()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.orm import Session
 
+from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
 from billing.errors import DomainError
 from billing.pagination import MAX_PER_PAGE
 from billing.pricing import services
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
 
 
 @click.group()
@@ -67,9 +64,7 @@ def load_plan_files(session: Session, directory: Path) -> list[services.LoadedPl
     try:
         return services.load_plans_from_directory(session, directory, utcnow())
     except DomainError as error:
-        lines = [error.message]
-        lines += [f"  {path}: {'; '.join(messages)}" for path, messages in error.details.items()]
-        raise click.ClickException("\n".join(lines)) from None
+        raise domain_failure(error) from None
 
 
 def describe(loaded: services.LoadedPlan) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
+from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
 from billing.demo import SYSTEM
 from billing.errors import DomainError
@@ -18,9 +18,6 @@ from billing.periods import Period
 from billing.pricing.rating import RatedLine
 from billing.pricing.totals import Totals
 from billing.statements.services import CLOSED, CustomerStatement, get_statement
-
-if TYPE_CHECKING:
-    from billing.cli import AppContext
 
 COLUMNS = ("Vehicle", "Plan", "From", "To", "Charge", "Metric", "Quantity", "Billable",
            "Unit price", "Amount", "VAT %")  # fmt: skip
@@ -45,8 +42,7 @@ def statement(app: AppContext, customer_id: str, period: str | None) -> None:
                 adjustment_months=app.settings.invoicing.adjustment_months,
             )  # fmt: skip
         except DomainError as error:
-            details = [f"  {path}: {'; '.join(m)}" for path, m in error.details.items()]
-            raise click.ClickException("\n".join([error.message, *details])) from None
+            raise domain_failure(error) from None
     click.echo(render_statement(result))
 
 

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 from sqlalchemy import select
 
+from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
 from billing.errors import DomainError
 from billing.users import services
 from billing.users.models import LANGUAGES, USER_ROLES, User
 
-if TYPE_CHECKING:
-    from billing.cli import AppContext
-
 
 @click.group()
 def users() -> None:
     """Users of the web pages: customer contacts and staff."""
-
-
-def _fail(error: DomainError) -> click.ClickException:
-    details = [f"  {path}: {'; '.join(m)}" for path, m in error.details.items()]
-    return click.ClickException("\n".join([error.message, *details]))
 
 
 @users.command("add")
@@ -58,7 +49,7 @@ def add(
                 name=name, language=language, password=password,
             )  # fmt: skip
         except DomainError as error:
-            raise _fail(error) from None
+            raise domain_failure(error) from None
         click.echo(f"added {user.id} {user.email} ({user.role})", err=True)
 
 
@@ -99,5 +90,5 @@ def disable(app: AppContext, user_id: str) -> None:
         try:
             services.disable_user(session, user_id, utcnow())
         except DomainError as error:
-            raise _fail(error) from None
+            raise domain_failure(error) from None
     click.echo(f"disabled {user_id}", err=True)
