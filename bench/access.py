@@ -30,7 +30,8 @@ from bench.statements import web_server
 from billing.access.models import OVERDUE
 from billing.access.services import vehicle_access
 from billing.access.state import block_customer
-from billing.auth import Principal, create_api_key
+from billing.api_keys import create_api_key
+from billing.auth import Principal
 from billing.devices.models import Vehicle
 
 CUSTOMERS, PER_CUSTOMER = 100, 100

@@ -53,8 +53,8 @@ from bench._support import (
     scratch_database,
     seed_fleet,
 )
-from billing.auth import create_api_key
-from billing.demo import SYSTEM
+from billing.api_keys import create_api_key
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.credentials import BrokerAccount, BrokerAccounts, mosquitto_hash
 from billing.invoicing.models import Invoice

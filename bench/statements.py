@@ -43,7 +43,7 @@ from bench._support import (
     scratch_database,
 )
 from bench.usage import PERIOD, START, analyze, seed, store, time_raw_query, time_rebuild
-from billing.auth import create_api_key
+from billing.api_keys import create_api_key
 from billing.devices.models import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 

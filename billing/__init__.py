@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing import health, metrics, web
     from billing.access.views import blp as access_blp
     from billing.alerts.views import blp as alerts_blp
+    from billing.api_keys import authenticate
     from billing.components.views import blp as components_blp
     from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["billing.settings"] = settings
     app.extensions["billing.db"] = database or Database.from_url(settings.effective_database_url)
     app.extensions["billing.vehicle_directory"] = VehicleDirectory()
+    # billing.web reads the caller's key through it, knowing nothing of the key table.
+    app.extensions["billing.authenticate"] = authenticate
     app.teardown_appcontext(web.close_db_session)
     app.before_request(web.refuse_oversized_body)
     app.before_request(web.refuse_nul_in_url)

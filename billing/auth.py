@@ -1,8 +1,4 @@
-"""API keys, roles and scopes.
-
-A key is shown once and stored as its SHA-256 digest. Keys are 256-bit random strings, so
-a fast digest is enough: a slow password hash protects low-entropy secrets, which these
-are not, and would cost every request tens of milliseconds.
+"""Principals, roles and scopes (the keys that carry them live in `billing.api_keys`).
 
 Roles: `admin` sees and does everything; `finance` reads everything and handles invoices
 and exports; `operator` manages the vehicles of its fleets; `customer` reads its own account.
@@ -16,44 +12,10 @@ usage of its fleets' customers — statements included — but no amount, price 
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
-
-from sqlalchemy import Column, ForeignKey, String, Table, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
-
-from billing.db import Base, UTCDateTime, utcnow
-from billing.devices.models import Customer, Fleet
-from billing.ids import new_id
 
 ROLES = ("admin", "operator", "finance", "customer")
 MONEY_ROLES = ("admin", "finance", "customer")
-KEY_PREFIX = "bk_"
-
-api_key_fleets = Table(
-    "api_key_fleets",
-    Base.metadata,
-    Column("api_key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
-    Column("fleet_id", ForeignKey("fleets.id"), primary_key=True),
-)
-
-
-class ApiKey(Base):
-    __tablename__ = "api_keys"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    digest: Mapped[str] = mapped_column(String(64), unique=True)
-    # The first characters of the key, to recognise it in listings; not enough to use it.
-    hint: Mapped[str] = mapped_column(String(16))
-    role: Mapped[str] = mapped_column(String(16))
-    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-    fleets: Mapped[list[Fleet]] = relationship(secondary=api_key_fleets, lazy="selectin")
 
 
 @dataclass(frozen=True)
@@ -75,46 +37,17 @@ class Principal:
         return self.role in MONEY_ROLES
 
 
+# The principal of the platform's own work (commands, the scheduler, the demo): an admin.
+SYSTEM = Principal(key_id="system", role="admin")
+
+
 class InvalidScope(ValueError):
     pass
 
 
-def digest_key(plain_key: str) -> str:
-    return hashlib.sha256(plain_key.encode()).hexdigest()
-
-
-def create_api_key(
-    session: Session,
-    role: str,
-    *,
-    customer_id: str | None = None,
-    fleet_ids: tuple[str, ...] = (),
-    name: str = "",
-) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plain text, which is not stored anywhere."""
-    _check_scope(role, customer_id, fleet_ids)
-    if customer_id is not None and session.get(Customer, customer_id) is None:
-        raise InvalidScope(f"customer {customer_id} does not exist")
-    fleets = [session.get(Fleet, fleet_id) for fleet_id in fleet_ids]
-    missing = [fid for fid, fleet in zip(fleet_ids, fleets, strict=True) if fleet is None]
-    if missing:
-        raise InvalidScope(f"fleet(s) {', '.join(missing)} do not exist")
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(
-        id=new_id("key"),
-        name=name,
-        digest=digest_key(plain),
-        hint=plain[:8],
-        role=role,
-        customer_id=customer_id,
-        fleets=fleets,
-    )
-    session.add(key)
-    session.commit()
-    return key, plain
-
-
-def _check_scope(role: str, customer_id: str | None, fleet_ids: tuple[str, ...]) -> None:
+def check_scope(role: str, customer_id: str | None, fleet_ids: tuple[str, ...]) -> None:
+    """Refuse a role with the wrong kind of scope: customers have one customer, operators
+    at least one fleet, admin and finance none."""
     if role not in ROLES:
         raise InvalidScope(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if role == "customer" and customer_id is None:
@@ -125,27 +58,3 @@ def _check_scope(role: str, customer_id: str | None, fleet_ids: tuple[str, ...])
         raise InvalidScope("only customer keys are scoped to a customer")
     if role != "operator" and fleet_ids:
         raise InvalidScope("only operator keys are scoped to fleets")
-
-
-def revoke_api_key(session: Session, key_id: str, now: dt.datetime) -> bool:
-    key = session.get(ApiKey, key_id)
-    if key is None or key.revoked_at is not None:
-        return False
-    key.revoked_at = now
-    session.commit()
-    return True
-
-
-def authenticate(session: Session, plain_key: str) -> Principal | None:
-    """The principal of a valid, unrevoked key, or None."""
-    key = session.scalar(
-        select(ApiKey).where(ApiKey.digest == digest_key(plain_key), ApiKey.revoked_at.is_(None))
-    )
-    if key is None:
-        return None
-    return Principal(
-        key_id=key.id,
-        role=key.role,
-        customer_id=key.customer_id,
-        fleet_ids=frozenset(fleet.id for fleet in key.fleets),
-    )

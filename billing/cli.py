@@ -79,7 +79,8 @@ def keys() -> None:
 @pass_context
 def keys_create(app: AppContext, role: str, scopes: tuple[str, ...], name: str) -> None:
     """Create a key and print it, alone, on standard output. It is not shown again."""
-    from billing.auth import InvalidScope, create_api_key
+    from billing.api_keys import create_api_key
+    from billing.auth import InvalidScope
 
     customer_id = scopes[0] if role == "customer" and scopes else None
     if role == "customer" and len(scopes) > 1:
@@ -104,7 +105,7 @@ def keys_list(app: AppContext) -> None:
     """List keys (their hints, never the keys)."""
     from sqlalchemy import select
 
-    from billing.auth import ApiKey
+    from billing.api_keys import ApiKey
 
     with app.database.session() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
@@ -118,7 +119,7 @@ def keys_list(app: AppContext) -> None:
 @pass_context
 def keys_revoke(app: AppContext, key_id: str) -> None:
     """Revoke a key at once."""
-    from billing.auth import revoke_api_key
+    from billing.api_keys import revoke_api_key
 
     with app.database.session() as session:
         if not revoke_api_key(session, key_id, utcnow()):

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.auth import ApiKey, Principal, create_api_key, digest_key
+from billing.api_keys import ApiKey, create_api_key, digest_key
+from billing.auth import SYSTEM
 from billing.devices import services
 from billing.devices.models import Customer
 from billing.errors import DomainError
@@ -50,7 +51,6 @@ DEMO_CUSTOMER = {
 DEMO_VEHICLES = [f"MOB-{n:06d}" for n in range(1, 6)]
 DEMO_PLAN = "urbain"
 DEMO_SEED = 2026  # of the live simulator too: a restart republishes the same readings
-SYSTEM = Principal(key_id="system", role="admin")
 
 
 def seed_demo(session: Session, now: dt.datetime) -> bool:

@@ -1,6 +1,6 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
-from billing import auth, heartbeats, jobs  # noqa: F401
+from billing import api_keys, heartbeats, jobs  # noqa: F401
 from billing.access import models as access_models  # noqa: F401
 from billing.alerts import models as alerts_models  # noqa: F401
 from billing.components import models as components_models  # noqa: F401

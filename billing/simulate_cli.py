@@ -242,7 +242,7 @@ def _vehicle_ids(
 
 
 def _active_vehicles(app: AppContext) -> list[str]:
-    from billing.demo import SYSTEM
+    from billing.auth import SYSTEM
     from billing.devices.services import list_vehicles
     from billing.pagination import MAX_PER_PAGE
 
@@ -285,7 +285,7 @@ def _broker(app: AppContext, mqtt_url: str | None, gateway: str | None) -> Broke
 
 def _issue_credentials(app: AppContext, vehicle_ids: list[str]) -> Callable[[str], tuple[str, str]]:
     """A new broker password for each vehicle, the previous one revoked."""
-    from billing.demo import SYSTEM
+    from billing.auth import SYSTEM
     from billing.devices.services import issue_vehicle_credential
     from billing.errors import DomainError
 

@@ -31,7 +31,7 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from billing.auth import Principal, authenticate
+from billing.auth import Principal
 from billing.db import Database
 from billing.errors import DomainError, Forbidden, Invalid, NotFound
 from billing.pagination import MAX_PAGE, MAX_PER_PAGE, Page
@@ -329,6 +329,7 @@ def current_principal() -> Principal:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+        authenticate = current_app.extensions["billing.authenticate"]
         principal = authenticate(db_session(), key.strip())
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from billing import create_app, migrate
-from billing.auth import create_api_key
+from billing.api_keys import create_api_key
 from billing.db import Database, make_engine
 from billing.demo import DEMO_CUSTOMER
 from billing.devices import services
@@ -95,7 +95,7 @@ def customer_payload(name: str = "Livraisons Picardes SAS") -> dict:
 
 @pytest.fixture
 def registry(session) -> Registry:
-    from billing.demo import SYSTEM
+    from billing.auth import SYSTEM
 
     ids = []
     for suffix in ("A", "B"):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from billing import migrate
+from billing.auth import SYSTEM
 from billing.db import Database
-from billing.demo import SYSTEM
 from billing.devices import services
 from tests.conftest import customer_payload
 from tests.services import configured_database_url, scratch_postgres_database

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 import yaml
 
+from billing.auth import SYSTEM
 from billing.cli_context import AppContext, domain_failure
 from billing.components import derive, maintenance, services
 from billing.components.maintenance import MAX_HORIZON_DAYS
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.errors import DomainError
 from billing.pagination import MAX_PER_PAGE
 

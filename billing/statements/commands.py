@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from billing.auth import SYSTEM
 from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.errors import DomainError
 from billing.invoicing.drafts import InvoicedPeriod
 from billing.periods import Period

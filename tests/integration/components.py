@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from billing.auth import SYSTEM
 from billing.components import services
 from billing.components.models import ComponentPart
-from billing.demo import SYSTEM
 from billing.devices import services as registry
 from tests.conftest import NOW
 from tests.rides import at

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import Customer, FleetMembership
 from billing.invoicing.models import Invoice, InvoiceLine

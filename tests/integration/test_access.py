@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from billing.alerts.services import create_rule
+from billing.auth import SYSTEM
 from billing.components.services import (
     DEFAULT_BOM_DIRECTORY,
     fit_component,
     load_boms_from_directory,
 )
-from billing.demo import SYSTEM
 from billing.metering.models import AnomalyRecord
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
@@ -406,7 +406,7 @@ def test_an_operator_cannot_register_a_vehicle_in_a_fleet_it_does_not_operate(
 
 
 def test_a_revoked_key_is_refused(client, session, keys, registry):
-    from billing.auth import ApiKey, digest_key, revoke_api_key
+    from billing.api_keys import ApiKey, digest_key, revoke_api_key
     from billing.db import utcnow
 
     key = session.query(ApiKey).filter_by(digest=digest_key(keys["finance"])).one()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from billing.alerts.models import AlertFiring, AlertRule
 from billing.alerts.services import create_rule, evaluate_alerts, plain
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices.models import Customer
 from billing.periods import Period
 from billing.spending_caps.services import set_spending_cap

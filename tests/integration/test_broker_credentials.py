@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from billing.auth import SYSTEM
 from billing.broker import registry_accounts
 from billing.cli import main
-from billing.demo import SYSTEM
 from billing.devices import services
 from billing.devices.credentials import BrokerAccount, verify_mosquitto_hash
 from billing.devices.models import BrokerCredential

@@ -7,9 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from billing.auth import SYSTEM
 from billing.components import maintenance, services
 from billing.components.models import ComponentFitting
-from billing.demo import SYSTEM
 from billing.metering.rebuild import rebuild_rollups
 from tests.conftest import NOW, auth
 from tests.integration.components import fitted, load_example_bom, register_s1

@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from billing.auth import Principal
+from billing.auth import SYSTEM, Principal
 from billing.components import maintenance, services
-from billing.demo import SYSTEM
 from billing.errors import NotFound
 from tests.conftest import NOW, auth
 from tests.integration.components import fitted, load_example_bom, register_s1

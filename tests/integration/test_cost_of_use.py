@@ -8,8 +8,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from billing.auth import SYSTEM
 from billing.components import costs, services
-from billing.demo import SYSTEM
 from billing.devices import services as registry_services
 from billing.periods import Period
 from tests.conftest import NOW, auth

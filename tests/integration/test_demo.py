@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from billing.auth import SYSTEM
 from billing.db import utcnow
 from billing.demo import (
     DEMO_VEHICLES,
-    SYSTEM,
     demo_backfill_start,
     demo_simulation_config,
     seed_demo,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from billing.access.services import vehicle_access
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices.services import create_customer
 from billing.dunning.models import MAIL_PENDING, MAIL_SENT, MAIL_SKIPPED, DunningRecord
 from billing.dunning.services import records_of, run_dunning

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.auth import create_api_key
+from billing.api_keys import create_api_key
+from billing.auth import SYSTEM
 from billing.broker import ACL_FILE, registry_accounts
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.devices import services as devices
 from billing.devices.membership import apply_due_fleet_moves
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry

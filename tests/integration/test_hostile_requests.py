@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import Customer, FleetMembership
 from billing.pricing.services import create_plan

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.invoicing import credit_notes, services
 from billing.periods import Period

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from billing.auth import SYSTEM
 from billing.cli import main
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.devices import services as devices
 from billing.invoicing import services
 from billing.invoicing.models import Invoice

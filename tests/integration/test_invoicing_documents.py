@@ -8,7 +8,7 @@ import facturx
 import pytest
 from sqlalchemy import select
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.invoicing import credit_notes, files, rendering, services
 from billing.invoicing.credit_notes import CreditedLine

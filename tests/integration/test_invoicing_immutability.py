@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.errors import DomainError
 from billing.invoicing import credit_notes, rendering, services

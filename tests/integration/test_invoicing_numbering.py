@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from billing import migrate
+from billing.auth import SYSTEM
 from billing.db import Database
-from billing.demo import SYSTEM
 from billing.devices import services as devices
 from billing.invoicing import services
 from billing.invoicing.models import Invoice

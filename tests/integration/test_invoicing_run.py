@@ -191,7 +191,7 @@ def snapshot(session) -> list[tuple]:
 
 
 def test_statements_computed_together_equal_each_customers_own(session, fleet):
-    from billing.demo import SYSTEM
+    from billing.auth import SYSTEM
     from billing.devices import services as devices
     from billing.statements.compute import compute_statements
     from tests.integration.invoicing import assign

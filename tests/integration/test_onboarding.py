@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from billing import create_app
-from billing.auth import create_api_key
+from billing.api_keys import create_api_key
 from billing.broker import registry_accounts
 from billing.cli import main
 from billing.db import utcnow

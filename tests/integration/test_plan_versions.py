@@ -9,7 +9,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices.models import PlanAssignment
 from billing.devices.services import assign_plan
 from billing.errors import NotFound

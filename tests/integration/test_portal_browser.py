@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from billing import create_app
+from billing.auth import SYSTEM
 from billing.db import Database
-from billing.demo import SYSTEM
 from billing.devices import services as devices
 from billing.invoicing import files
 from billing.invoicing.models import Invoice, InvoiceFile

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.invoicing.models import InvoiceFile
 from billing.invoicing.services import finalize_invoice, generate_invoices
 from billing.portal.formatting import money

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices.services import register_vehicle
 from billing.metering import rollups
 from billing.metering.models import (

@@ -25,9 +25,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from billing.auth import SYSTEM
 from billing.cli import main
 from billing.db import Database
-from billing.demo import SYSTEM
 from billing.devices import services
 from billing.devices.models import BrokerCredential
 from billing.metering.simulator import (

@@ -6,8 +6,8 @@ import datetime as dt
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from billing.auth import SYSTEM
 from billing.cli import main
-from billing.demo import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import Fleet
 from billing.periods import Period

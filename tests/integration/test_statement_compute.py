@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import Customer
 from billing.periods import Period

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.invoicing import services
 from billing.metering.usage import bucket_start
 from billing.periods import Period

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from billing import create_app
-from billing.auth import create_api_key
+from billing.api_keys import create_api_key
 from billing.payments.gateway import StripeGateway
 from billing.payments.models import PAYMENT_FAILED, PAYMENT_OPEN, PAYMENT_PAID, StripeEvent
 from billing.payments.services import mirror_due_invoices

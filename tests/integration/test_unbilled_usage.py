@@ -4,7 +4,7 @@ the vehicle's fleet."""
 
 import pytest
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from tests.conftest import auth
 from tests.integration.invoicing import at

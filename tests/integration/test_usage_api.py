@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import PlanAssignment
 from billing.metering.rollups import update_rollups

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from billing.access.models import OVERDUE, SPENDING_CAP
 from billing.access.services import refresh_cap_blocks, vehicle_access
 from billing.access.state import block_customer, unblock_customer
-from billing.demo import SYSTEM
+from billing.auth import SYSTEM
 from billing.periods import Period
 from billing.spending_caps.services import set_spending_cap
 from billing.webhooks.events import VEHICLE_ACCESS_CHANGED

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.demo import SYSTEM
 from billing.invoicing.credit_notes import issue_credit_note
 from billing.payments.gateway import WebhookEvent as StripeEvent
 from billing.payments.services import record_webhook_event
