@@ -1,5 +1,5 @@
 """Fixtures: a migrated database for the session, a rolled-back transaction per test, the
-Flask app and client, and API keys for every role."""
+Flask app and client, API keys for every role, and the `billing` command."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from billing import create_app, migrate
 from billing.api_keys import create_api_key
+from billing.cli import main
 from billing.db import Database, make_engine
 from billing.demo import DEMO_CUSTOMER
 from billing.devices import services
@@ -135,3 +137,40 @@ def keys(session, registry: Registry) -> dict[str, str]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+class Cli:
+    """The `billing` command run in-process: `cli("keys", "list")`.
+
+    It runs on the test's data directory and database: `fresh_url`'s when the test has that
+    fixture, else an SQLite file of its own there (cli.db). Keyword arguments override the
+    environment (`MQTT_URL=...`; None unsets a variable).
+    `input` is its standard input; exceptions propagate unless `catch_exceptions=True`.
+    """
+
+    def __init__(self, environment: dict[str, str | None]) -> None:
+        self.environment = environment
+
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        catch_exceptions: bool = False,
+        **environment: str | None,
+    ) -> Result:
+        return CliRunner().invoke(
+            main,
+            list(args),
+            input=input,
+            env={**self.environment, **environment},
+            catch_exceptions=catch_exceptions,
+        )
+
+
+@pytest.fixture
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
+    if "fresh_url" in request.fixturenames:
+        url = request.getfixturevalue("fresh_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+    return Cli({"DATABASE_URL": url, "BILLING_DATA_DIR": str(tmp_path)})

@@ -6,25 +6,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from billing.cli import main
 from billing.components import services
 from billing.components.services import DEFAULT_BOM_DIRECTORY
 from billing.errors import Invalid
 from tests.conftest import NOW
 
 
-def run_cli(args: list[str], tmp_path: Path, *, failing: bool = False):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=failing)
-
-
 @pytest.fixture
-def bom_dir(tmp_path: Path) -> Path:
+def bom_dir(cli, tmp_path: Path) -> Path:
     directory = tmp_path / "bom"
     shutil.copytree(DEFAULT_BOM_DIRECTORY, directory)
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
+    assert cli("db", "upgrade").exit_code == 0
     return directory
 
 
@@ -36,36 +29,36 @@ def edit_component(path: Path, code: str, **changes) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
-def test_loading_the_example_twice_creates_one_version(tmp_path: Path, bom_dir: Path):
-    first = run_cli(["bom", "load", str(bom_dir)], tmp_path)
+def test_loading_the_example_twice_creates_one_version(cli, bom_dir: Path):
+    first = cli("bom", "load", str(bom_dir))
     assert first.exit_code == 0, first.output
     assert first.output == "created: s1 version 1 (s1.yaml)\n"
-    again = run_cli(["bom", "load", str(bom_dir)], tmp_path)
+    again = cli("bom", "load", str(bom_dir))
     assert again.output == "unchanged: s1 version 1 (s1.yaml)\n"
-    listed = run_cli(["bom", "list"], tmp_path)
+    listed = cli("bom", "list")
     assert listed.output == "s1\tv1\teditable\t12 components\n"
 
 
-def test_an_edit_replaces_an_unused_version(tmp_path: Path, bom_dir: Path):
-    run_cli(["bom", "load", str(bom_dir)], tmp_path)
+def test_an_edit_replaces_an_unused_version(cli, bom_dir: Path):
+    cli("bom", "load", str(bom_dir))
     edit_component(bom_dir / "s1.yaml", "tyre-front", unit_cost="32.00")
-    result = run_cli(["bom", "load", str(bom_dir)], tmp_path)
+    result = cli("bom", "load", str(bom_dir))
     assert result.output == "replaced: s1 version 1 (s1.yaml)\n"
 
 
-def test_a_faulty_file_loads_nothing_and_names_file_and_field(tmp_path: Path, bom_dir: Path):
+def test_a_faulty_file_loads_nothing_and_names_file_and_field(cli, bom_dir: Path):
     edit_component(bom_dir / "s1.yaml", "battery", lifetime={"cycles": -3})
     (bom_dir / "s2.yaml").write_text("model: s2\ncurrency: EUR\ncomponents: []\n")
-    result = run_cli(["bom", "load", str(bom_dir)], tmp_path, failing=True)
+    result = cli("bom", "load", str(bom_dir), catch_exceptions=True)
     assert result.exit_code == 1
     assert "s1.yaml: components.4.lifetime.cycles: must not be negative" in result.output
     assert "s2.yaml: components: must have at least one component" in result.output
-    assert run_cli(["bom", "list"], tmp_path).output == ""
+    assert cli("bom", "list").output == ""
 
 
-def test_a_file_that_is_not_yaml_is_named(tmp_path: Path, bom_dir: Path):
+def test_a_file_that_is_not_yaml_is_named(cli, bom_dir: Path):
     (bom_dir / "broken.yaml").write_text("model: [s1\n")
-    result = run_cli(["bom", "load", str(bom_dir)], tmp_path, failing=True)
+    result = cli("bom", "load", str(bom_dir), catch_exceptions=True)
     assert result.exit_code == 1
     assert "broken.yaml: _schema: not valid YAML" in result.output
 

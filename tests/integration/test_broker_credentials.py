@@ -5,13 +5,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from billing.auth import SYSTEM
 from billing.broker import registry_accounts
-from billing.cli import main
 from billing.devices import services
 from billing.devices.credentials import BrokerAccount, verify_mosquitto_hash
 from billing.devices.models import BrokerCredential
@@ -132,20 +130,11 @@ def test_a_vehicle_logs_in_to_mosquitto_with_the_password_the_api_issued(
             assert revoked.refused
 
 
-def run_cli(args: list[str], tmp_path: Path, **env: str):
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "BILLING_DATA_DIR": str(tmp_path),
-        **env,
-    }
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
-
-
-def test_billing_broker_export_writes_private_files_for_mosquitto(tmp_path: Path):
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
+def test_billing_broker_export_writes_private_files_for_mosquitto(cli, tmp_path: Path):
+    assert cli("db", "upgrade").exit_code == 0
     mqtt_url = "mqtt://billing-ingest:ingest-secret@broker.example:1883"
     export = ["broker", "export", "--directory", str(tmp_path / "out")]
-    result = run_cli(export, tmp_path, MQTT_URL=mqtt_url)
+    result = cli(*export, MQTT_URL=mqtt_url)
     assert result.exit_code == 0, result.output
     password_file, acl_file = (Path(line) for line in result.stdout.split())
     assert (password_file.name, acl_file.name) == ("password_file", "acl_file")
@@ -156,9 +145,9 @@ def test_billing_broker_export_writes_private_files_for_mosquitto(tmp_path: Path
     assert "user billing-ingest\ntopic read billing/v1/vehicles/+/telemetry" in acl_file.read_text()
 
 
-def test_billing_broker_export_needs_the_ingest_credentials_in_mqtt_url(tmp_path: Path):
-    run_cli(["db", "upgrade"], tmp_path)
-    result = run_cli(["broker", "export"], tmp_path, MQTT_URL="mqtt://broker.example")
+def test_billing_broker_export_needs_the_ingest_credentials_in_mqtt_url(cli):
+    cli("db", "upgrade")
+    result = cli("broker", "export", MQTT_URL="mqtt://broker.example")
     assert result.exit_code == 2
     assert "MQTT_URL carries no username and password" in result.output
 

@@ -6,19 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from billing.cli import main
 from billing.components.services import DEFAULT_BOM_DIRECTORY
 from tests.conftest import auth
 from tests.integration.components import load_example_bom, register_s1
 
 S1 = yaml.safe_load((DEFAULT_BOM_DIRECTORY / "s1.yaml").read_text(encoding="utf-8"))
-
-
-def run_cli(args: list[str], tmp_path: Path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
 def test_a_bom_posted_twice_is_one_version_and_reads_back(client, keys):
@@ -117,34 +110,28 @@ def test_derive_plan_options_out_of_range_are_named(client, keys, body, field):
     assert field in response.json["error"]["details"], response.json
 
 
-def test_plans_derive_writes_a_plan_that_plans_load_accepts(tmp_path: Path):
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
+def test_plans_derive_writes_a_plan_that_plans_load_accepts(cli, tmp_path: Path):
+    assert cli("db", "upgrade").exit_code == 0
     plans_dir = tmp_path / "plans"
     plans_dir.mkdir()
-    result = run_cli(
-        ["plans", "derive", "--bom", str(DEFAULT_BOM_DIRECTORY / "s1.yaml"), "--km-per-month",
-         "300", "--margin", "0.25", "--output", str(plans_dir / "s1-usage.yaml")],
-        tmp_path,
-    )  # fmt: skip
+    result = cli("plans", "derive", "--bom", str(DEFAULT_BOM_DIRECTORY / "s1.yaml"),
+                 "--km-per-month", "300", "--margin", "0.25",
+                 "--output", str(plans_dir / "s1-usage.yaml"))  # fmt: skip
     assert result.exit_code == 0, result.output
     text = (plans_dir / "s1-usage.yaml").read_text(encoding="utf-8")
     assert "#   battery          months         per_month       7.000000" in text
-    loaded = run_cli(["plans", "load", str(plans_dir)], tmp_path)
+    loaded = cli("plans", "load", str(plans_dir))
     assert loaded.output == "created: s1-usage version 1 (s1-usage.yaml)\n"
 
 
-def test_plans_derive_names_a_faulty_option_or_bom(tmp_path: Path):
+def test_plans_derive_names_a_faulty_option_or_bom(cli, tmp_path: Path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("model: s1\ncurrency: EUR\ncomponents: [{code: x}]\n")
-    result = CliRunner().invoke(
-        main, ["plans", "derive", "--bom", str(broken), "--km-per-month", "100"]
-    )
+    result = cli("plans", "derive", "--bom", str(broken), "--km-per-month", "100")
     assert result.exit_code == 1
     assert "components.0.name: required" in result.output
-    margin = CliRunner().invoke(
-        main, ["plans", "derive", "--bom", str(DEFAULT_BOM_DIRECTORY / "s1.yaml"),
-               "--km-per-month", "100", "--margin", "1.5"],
-    )  # fmt: skip
+    margin = cli("plans", "derive", "--bom", str(DEFAULT_BOM_DIRECTORY / "s1.yaml"),
+                 "--km-per-month", "100", "--margin", "1.5")  # fmt: skip
     assert margin.exit_code == 1 and "margin: must be at least 0 and less than 1" in margin.output
 
 
@@ -262,11 +249,11 @@ def test_a_spare_of_another_model_or_a_fitted_part_cannot_be_fitted(
     assert response.json["error"]["details"] == {"part_id": [f"component {battery} is fitted"]}
 
 
-def test_components_due_on_the_command_line(tmp_path: Path):
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
-    assert run_cli(["bom", "load"], tmp_path).exit_code == 0
-    result = run_cli(["components", "due", "--horizon-days", "3660"], tmp_path)
+def test_components_due_on_the_command_line(cli):
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("bom", "load").exit_code == 0
+    result = cli("components", "due", "--horizon-days", "3660")
     assert result.exit_code == 0
     assert result.output.endswith("0 part(s) due within 3660 days\n")
-    bad = CliRunner().invoke(main, ["components", "due", "--horizon-days", "-1"])
+    bad = cli("components", "due", "--horizon-days", "-1")
     assert bad.exit_code == 2

@@ -4,11 +4,9 @@ invoicing job, which catches up on the periods it missed."""
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from billing.auth import SYSTEM
-from billing.cli import main
 from billing.db import utcnow
 from billing.devices import services as devices
 from billing.invoicing import services
@@ -24,11 +22,6 @@ PARIS = ZoneInfo("Europe/Paris")
 OCTOBER = Period(2026, 10)
 
 
-def run(fresh_url, tmp_path, *args):
-    environment = {"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
-
-
 def on_urbain_since(database, vehicle_ids: list[str], start: dt.datetime) -> None:
     seed_fleet(database, vehicle_ids)
     with database.session() as session:
@@ -38,13 +31,13 @@ def on_urbain_since(database, vehicle_ids: list[str], start: dt.datetime) -> Non
 
 
 def test_a_period_is_run_finalized_and_exported_from_the_command_line(
-    fresh_db, fresh_url, tmp_path
+    cli, fresh_db, fresh_url, tmp_path
 ):
     on_urbain_since(fresh_db, ["CLI-1", "CLI-2"], SEEDED_AT)
 
-    first = run(fresh_url, tmp_path, "invoices", "run", "--period", "2026-10")
-    again = run(fresh_url, tmp_path, "invoices", "run", "--period", "2026-10")
-    finalized = run(fresh_url, tmp_path, "invoices", "finalize", "--period", "2026-10")
+    first = cli("invoices", "run", "--period", "2026-10")
+    again = cli("invoices", "run", "--period", "2026-10")
+    finalized = cli("invoices", "finalize", "--period", "2026-10")
 
     assert first.exit_code == 0, first.output
     assert "2026-10: 1 created" in first.stderr
@@ -52,12 +45,12 @@ def test_a_period_is_run_finalized_and_exported_from_the_command_line(
     assert "1 finalized" in finalized.stderr
     # Finalized now, with the real clock: exported under the current month.
     issued = Period.containing(utcnow(), PARIS)
-    fec = run(fresh_url, tmp_path, "invoices", "export", "--period", str(issued), "--format",
-              "fec", "--output", str(tmp_path / "journal.txt"))  # fmt: skip
-    csv = run(fresh_url, tmp_path, "invoices", "export", "--period", str(issued),
+    fec = cli("invoices", "export", "--period", str(issued), "--format", "fec",
+              "--output", str(tmp_path / "journal.txt"))  # fmt: skip
+    csv = cli("invoices", "export", "--period", str(issued),
               "--output", str(tmp_path / "invoices.csv"))  # fmt: skip
-    archive = run(fresh_url, tmp_path, "invoices", "export", "--period", str(issued),
-                  "--format", "zip", "--output", str(tmp_path / "facturx.zip"))  # fmt: skip
+    archive = cli("invoices", "export", "--period", str(issued), "--format", "zip",
+                  "--output", str(tmp_path / "facturx.zip"))  # fmt: skip
     siren = load_settings().seller.siren
     assert f"({siren}FEC{issued.next().first_day() - dt.timedelta(days=1):%Y%m%d}.txt)" in (
         fec.stderr
@@ -66,8 +59,8 @@ def test_a_period_is_run_finalized_and_exported_from_the_command_line(
     assert (tmp_path / "facturx.zip").read_bytes().startswith(b"PK"), archive.output
 
 
-def test_a_bad_period_is_refused_with_its_reason(fresh_url, tmp_path):
-    result = run(fresh_url, tmp_path, "invoices", "run", "--period", "2026-13")
+def test_a_bad_period_is_refused_with_its_reason(cli, fresh_url):
+    result = cli("invoices", "run", "--period", "2026-13")
     assert result.exit_code == 2
     assert "months run from 01 to 12" in result.stderr
 

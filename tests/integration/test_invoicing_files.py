@@ -7,11 +7,9 @@ import zipfile
 
 import facturx
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from billing.auth import Principal
-from billing.cli import main
 from billing.invoicing import document_files, files, services
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.facturx_xml import invoice_xml
@@ -21,7 +19,7 @@ from billing.scheduler import invoice as invoice_job
 from billing.settings import load_settings
 from tests.databases import SEEDED_AT
 from tests.integration.invoicing import CLOSED, DUE, NOVEMBER, assign, november_rides
-from tests.integration.test_invoicing_cli import on_urbain_since, run
+from tests.integration.test_invoicing_cli import on_urbain_since
 
 FINANCE = Principal(key_id="test", role="finance")
 DECEMBER = NOVEMBER.next()
@@ -132,20 +130,16 @@ def test_a_document_issued_one_at_a_time_has_its_files_when_the_call_returns(
     assert sorted(formats) == ["facturx.pdf", "pdf"]
 
 
-def test_billing_invoices_documents_renders_what_is_missing(fresh_db, fresh_url, tmp_path):
+def test_billing_invoices_documents_renders_what_is_missing(cli, fresh_db, fresh_url, tmp_path):
     on_urbain_since(fresh_db, ["DOC-1"], SEEDED_AT)
-    assert run(fresh_url, tmp_path, "invoices", "run", "--period", "2026-10").exit_code == 0
+    assert cli("invoices", "run", "--period", "2026-10").exit_code == 0
     with fresh_db.session() as session:
         report = services.finalize_due_invoices(
             session, DUE, settings=load_settings(data_dir=tmp_path)
         )
         assert len(report.finalized) == 1
 
-    result = CliRunner().invoke(
-        main, ["invoices", "documents"],
-        env={"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)},
-        catch_exceptions=False,
-    )  # fmt: skip
+    result = cli("invoices", "documents")
 
     assert result.exit_code == 0, result.output
     assert "2 file(s) rendered" in result.stderr

@@ -2,22 +2,15 @@
 
 from pathlib import Path
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from billing.cli import main
 from billing.models import metadata
 from tests.conftest import auth
 
 
-def run_cli(args: list[str], tmp_path: Path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
-
-
-def test_keys_create_prints_the_new_key_alone_on_standard_output(tmp_path: Path):
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
-    result = run_cli(["keys", "create", "--role", "finance", "--name", "compta"], tmp_path)
+def test_keys_create_prints_the_new_key_alone_on_standard_output(cli, tmp_path: Path):
+    assert cli("db", "upgrade").exit_code == 0
+    result = cli("keys", "create", "--role", "finance", "--name", "compta")
     assert result.exit_code == 0
     assert result.stdout.count("\n") == 1
     key = result.stdout.strip()
@@ -25,16 +18,16 @@ def test_keys_create_prints_the_new_key_alone_on_standard_output(tmp_path: Path)
     database_file = (tmp_path / "cli.db").read_bytes()
     assert key.encode() not in database_file
     assert key[3:].encode() not in database_file
-    listing = run_cli(["keys", "list"], tmp_path).stdout
+    listing = cli("keys", "list").stdout
     assert "finance" in listing and key not in listing
 
 
-def test_keys_create_refuses_a_scope_that_does_not_fit_the_role(tmp_path: Path):
-    run_cli(["db", "upgrade"], tmp_path)
-    result = run_cli(["keys", "create", "--role", "operator"], tmp_path)
+def test_keys_create_refuses_a_scope_that_does_not_fit_the_role(cli):
+    cli("db", "upgrade")
+    result = cli("keys", "create", "--role", "operator")
     assert result.exit_code == 2
     assert "an operator key needs at least one fleet" in result.output
-    result = run_cli(["keys", "create", "--role", "customer", "--scope", "cus_nope"], tmp_path)
+    result = cli("keys", "create", "--role", "customer", "--scope", "cus_nope")
     assert result.exit_code == 2
     assert "customer cus_nope does not exist" in result.output
 
@@ -50,15 +43,15 @@ def test_no_plain_key_is_stored_in_any_table(session, keys):
         assert key[3:20] not in everything
 
 
-def test_a_key_created_on_the_command_line_works_on_the_api(tmp_path: Path):
+def test_a_key_created_on_the_command_line_works_on_the_api(cli, tmp_path: Path):
     from billing import create_app
     from billing.settings import load_settings
 
-    run_cli(["db", "upgrade"], tmp_path)
-    key = run_cli(["keys", "create", "--role", "admin"], tmp_path).stdout.strip()
+    cli("db", "upgrade")
+    key = cli("keys", "create", "--role", "admin").stdout.strip()
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
     client = create_app(settings).test_client()
     assert client.get("/api/v1/customers", headers=auth(key)).status_code == 200
-    revoke_id = run_cli(["keys", "list"], tmp_path).stdout.split("\t")[0]
-    assert run_cli(["keys", "revoke", revoke_id], tmp_path).exit_code == 0
+    revoke_id = cli("keys", "list").stdout.split("\t")[0]
+    assert cli("keys", "revoke", revoke_id).exit_code == 0
     assert client.get("/api/v1/customers", headers=auth(key)).status_code == 401

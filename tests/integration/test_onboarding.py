@@ -12,13 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from billing import create_app
 from billing.api_keys import create_api_key
 from billing.broker import registry_accounts
-from billing.cli import main
 from billing.db import utcnow
 from billing.metering.models import Reading
 from billing.mqtt import telemetry_topic
@@ -43,12 +41,12 @@ def local_day(period: Period, day: int) -> str:
 
 
 @pytest.fixture
-def onboarding(tmp_path: Path, fresh_db, fresh_url):
+def onboarding(tmp_path: Path, fresh_db):
     settings = load_settings(data_dir=tmp_path)
     client = create_app(settings, fresh_db).test_client()
     with fresh_db.session() as session:
         key = create_api_key(session, "admin")[1]
-    return client, auth(key), settings, fresh_db, fresh_url
+    return client, auth(key), settings, fresh_db
 
 
 def stored(database, vehicle_id: str) -> int:
@@ -65,9 +63,9 @@ def post(client, headers, path: str, body: dict, status: int = 201) -> dict:
 
 
 def test_a_fleet_with_history_is_onboarded_and_last_month_invoiced_through_the_api(
-    onboarding, tmp_path
+    onboarding, cli, tmp_path
 ):
-    client, admin, settings, database, url = onboarding
+    client, admin, settings, database = onboarding
     last = Period.containing(utcnow(), PARIS).previous()
     since = last.bounds(PARIS)[0].isoformat()
 
@@ -109,10 +107,7 @@ def test_a_fleet_with_history_is_onboarded_and_last_month_invoiced_through_the_a
         )
     meter(database, settings)
 
-    run = CliRunner().invoke(
-        main, ["invoices", "run", "--period", str(last)],
-        env={"DATABASE_URL": url, "BILLING_DATA_DIR": str(tmp_path)}, catch_exceptions=False,
-    )  # fmt: skip
+    run = cli("invoices", "run", "--period", str(last))
     assert run.exit_code == 0, run.output
     assert f"{last}: 1 created; 1 vehicle(s) with unattributed usage" in run.stderr
     assert "! ONB-3: 30.000 km, 3.000 kWh, 1 trip(s)" in run.stderr

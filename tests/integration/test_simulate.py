@@ -22,11 +22,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from billing.auth import SYSTEM
-from billing.cli import main
 from billing.db import Database
 from billing.devices import services
 from billing.devices.models import BrokerCredential
@@ -180,15 +178,10 @@ def test_an_unreachable_broker_is_reported_by_vehicle():
         pass
 
 
-def run_cli(args: list[str], tmp_path: Path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
-
-
 @pytest.fixture
-def registered_vehicles(tmp_path: Path, prefix: str) -> Iterator[list[str]]:
+def registered_vehicles(cli, tmp_path: Path, prefix: str) -> Iterator[list[str]]:
     """Two vehicles registered in a fresh database that the CLI is pointed at."""
-    assert run_cli(["db", "upgrade"], tmp_path).exit_code == 0
+    assert cli("db", "upgrade").exit_code == 0
     database = Database.from_url(f"sqlite:///{tmp_path / 'cli.db'}")
     now = datetime.now(UTC) - timedelta(days=30)
     with database.session() as session:
@@ -204,12 +197,12 @@ def registered_vehicles(tmp_path: Path, prefix: str) -> Iterator[list[str]]:
 
 
 def test_the_command_backfills_the_registered_vehicles_with_their_own_passwords(
-    tmp_path: Path, prefix: str, registered_vehicles: list[str]
+    cli, tmp_path: Path, prefix: str, registered_vehicles: list[str]
 ):
     no_faults = ["--duplicate-rate", "0", "--out-of-order-rate", "0", "--offline-rate", "0"]
     args = ["simulate", "--mqtt-url", BROKER.url, "--backfill-days", "1", "--rate", "5000"]
     with Subscriber(prefix) as subscriber:
-        result = run_cli([*args, *no_faults, "--seed", "3"], tmp_path)
+        result = cli(*args, *no_faults, "--seed", "3")
         assert result.exit_code == 0, result.output
         summary = result.stderr.strip().splitlines()[-1]
         readings = int(summary.split("(")[1].split()[0].replace(",", ""))

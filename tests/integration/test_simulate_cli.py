@@ -5,9 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from billing.cli import main
 from tests.brokers import AccountBook, start_mosquitto
 
 
@@ -25,48 +23,41 @@ from tests.brokers import AccountBook, start_mosquitto
     ],
 )
 def test_contradictory_or_impossible_options_are_usage_errors(
-    tmp_path: Path, options: list[str], complaint: str
+    cli, options: list[str], complaint: str
 ):
-    env = {"BILLING_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    result = CliRunner().invoke(main, ["simulate", *options], env=env)
+    result = cli("simulate", *options)
     assert result.exit_code == 2, result.output
     assert complaint in " ".join(result.output.split())
 
 
-def test_an_empty_registry_asks_for_vehicles(tmp_path: Path):
-    env = {"BILLING_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
-    result = CliRunner().invoke(main, ["simulate", "--anonymous"], env=env)
+def test_an_empty_registry_asks_for_vehicles(cli):
+    assert cli("db", "upgrade").exit_code == 0
+    result = cli("simulate", "--anonymous")
     assert result.exit_code == 2
     assert "the database has no active vehicle: give --vehicles or --vehicle" in result.output
 
 
 @pytest.mark.mqtt
-def test_simulate_publishes_to_the_running_embedded_broker_for_as_long_as_asked(tmp_path: Path):
+def test_simulate_publishes_to_the_running_embedded_broker_for_as_long_as_asked(
+    cli, tmp_path: Path
+):
     book = AccountBook()
     password = book.add_gateway("gw-sim", ("SIM-1",))
     data_dir = tmp_path / "data"
     # MQTT_URL unset: the broker is the one `billing run` started with this data directory.
     env = {"BILLING_DATA_DIR": str(data_dir), "MQTT_URL": None}
     with start_mosquitto(data_dir, book) as broker:
-        anonymous = CliRunner().invoke(
-            main, ["simulate", "--vehicle", "SIM-1", "--anonymous", "--duration", "1"], env=env
-        )
+        anonymous = cli("simulate", "--vehicle", "SIM-1", "--anonymous", "--duration", "1", **env)
         assert anonymous.exit_code == 1, anonymous.output
         assert f"mqtt://127.0.0.1:{broker.address.port}" in anonymous.output
-        live = CliRunner().invoke(
-            main,
-            ["simulate", "--vehicle", "SIM-1", "--gateway", f"gw-sim:{password}",
-             "--duration", "3", "--interval", "1"],
-            env=env,
-        )  # fmt: skip
+        live = cli("simulate", "--vehicle", "SIM-1", "--gateway", f"gw-sim:{password}",
+                   "--duration", "3", "--interval", "1", **env)  # fmt: skip
         assert live.exit_code == 0, live.output
     elapsed = float(re.search(r"readings\) in ([0-9.]+) s", live.output).group(1))
     assert elapsed >= 3, live.output
 
 
-def test_without_a_broker_running_simulate_says_how_to_get_one(tmp_path: Path):
-    env = {"BILLING_DATA_DIR": str(tmp_path), "MQTT_URL": None}
-    result = CliRunner().invoke(main, ["simulate", "--vehicle", "SIM-1", "--anonymous"], env=env)
+def test_without_a_broker_running_simulate_says_how_to_get_one(cli):
+    result = cli("simulate", "--vehicle", "SIM-1", "--anonymous", MQTT_URL=None)
     assert result.exit_code == 2
     assert "no broker: pass --mqtt-url, set MQTT_URL, or start `billing run`" in result.output

@@ -3,11 +3,9 @@ same service as the API, on a committed database shared with the command line.""
 
 import datetime as dt
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from billing.auth import SYSTEM
-from billing.cli import main
 from billing.devices import services as devices
 from billing.devices.models import Fleet
 from billing.periods import Period
@@ -17,11 +15,6 @@ from tests.databases import SEEDED_AT, seed_fleet
 from tests.rides import meter, ride
 
 OCTOBER = Period(2026, 10)  # closed by the real clock the command reads
-
-
-def run(fresh_url, tmp_path, *args):
-    environment = {"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
 
 
 def seed_october(database) -> str:
@@ -36,9 +29,9 @@ def seed_october(database) -> str:
         return session.scalar(select(Fleet.customer_id).where(Fleet.id == fleet_id))
 
 
-def test_the_statement_prints_as_an_aligned_table_with_its_totals(fresh_db, fresh_url, tmp_path):
+def test_the_statement_prints_as_an_aligned_table_with_its_totals(cli, fresh_db, fresh_url):
     customer_id = seed_october(fresh_db)
-    result = run(fresh_url, tmp_path, "statement", customer_id, "--period", "2026-10")
+    result = cli("statement", customer_id, "--period", "2026-10")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == f"Statement of {customer_id} for 2026-10 (closed)"
@@ -61,12 +54,10 @@ def test_the_statement_prints_as_an_aligned_table_with_its_totals(fresh_db, fres
     assert "Pooled distance_km of flotte-pro v1: 1200.000, billable 200.000" in result.stdout
 
 
-def test_a_bad_period_or_an_unknown_customer_is_reported(fresh_url, tmp_path):
-    bad = CliRunner().invoke(
-        main, ["statement", "cus_x", "--period", "2026-13"], env={"DATABASE_URL": fresh_url}
-    )
+def test_a_bad_period_or_an_unknown_customer_is_reported(cli, fresh_url):
+    bad = cli("statement", "cus_x", "--period", "2026-13")
     assert bad.exit_code == 2
     assert "months run from 01 to 12" in bad.stderr
-    unknown = run(fresh_url, tmp_path, "statement", "cus_missing")
+    unknown = cli("statement", "cus_missing")
     assert unknown.exit_code == 1
     assert "customer cus_missing not found" in unknown.stderr

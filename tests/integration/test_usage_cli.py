@@ -8,10 +8,8 @@ import threading
 import time
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from billing.cli import main
 from billing.jobs import JobLease, new_holder, take_lease
 from billing.metering.models import UsageBucket
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
@@ -39,28 +37,23 @@ def store(database, vehicle_id, *points):
         )
 
 
-def run(fresh_url, tmp_path, *args):
-    environment = {"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
-
-
-def test_verify_finds_drift_and_rebuild_repairs_it(fresh_db, fresh_url, tmp_path):
+def test_verify_finds_drift_and_rebuild_repairs_it(cli, fresh_db, fresh_url):
     seed_fleet(fresh_db, ["CLI-1", "CLI-2"])
     store(fresh_db, "CLI-1", (50, 1000), (40, 4000), (30, 9000))
     store(fresh_db, "CLI-2", (20, 0), (10, 2500))
-    assert run(fresh_url, tmp_path, "usage", "meter").exit_code == 0
-    clean = run(fresh_url, tmp_path, "usage", "verify")
+    assert cli("usage", "meter").exit_code == 0
+    clean = cli("usage", "verify")
     assert clean.exit_code == 0, clean.output
     assert "checked 2 vehicles, 5 readings: 0 difference(s)" in clean.stderr
     with fresh_db.session() as session:
         session.execute(update(UsageBucket).values(distance_m=UsageBucket.distance_m + 7))
         session.commit()
-    drifted = run(fresh_url, tmp_path, "usage", "verify")
+    drifted = cli("usage", "verify")
     assert drifted.exit_code == 1
     assert "CLI-1: buckets" in drifted.stdout
-    rebuilt = run(fresh_url, tmp_path, "usage", "rebuild")
+    rebuilt = cli("usage", "rebuild")
     assert "rebuilt 2 vehicles, 5 readings" in rebuilt.stderr
-    assert run(fresh_url, tmp_path, "usage", "verify").exit_code == 0
+    assert cli("usage", "verify").exit_code == 0
     with fresh_db.session() as session:
         total = sum(session.scalars(select(UsageBucket.distance_m)))
     assert total == 8000 + 2500

@@ -4,9 +4,7 @@ sessions, and `billing users`."""
 import datetime as dt
 
 import pytest
-from click.testing import CliRunner
 
-from billing.cli import main
 from billing.errors import Conflict, Invalid, NotFound
 from billing.users import services
 from billing.users.services import InvalidLink
@@ -160,37 +158,31 @@ def test_the_language_is_the_users_then_the_customers(session, registry):
     assert services.user_language(staff, None) == "en"
 
 
-def run(fresh_url, tmp_path, *args, **kwargs):
-    environment = {"DATABASE_URL": fresh_url, "BILLING_DATA_DIR": str(tmp_path)}
-    return CliRunner().invoke(main, list(args), env=environment, **kwargs)
-
-
-def test_users_are_added_and_get_a_link_from_the_command_line(fresh_db, fresh_url, tmp_path):
+def test_users_are_added_and_get_a_link_from_the_command_line(cli, fresh_db, fresh_url):
     fleet_id = seed_fleet(fresh_db, ["VEH-1"])
-    added = run(fresh_url, tmp_path, "users", "add", "op@x.example", "--role", "operator",
-                "--fleet", fleet_id)  # fmt: skip
+    added = cli("users", "add", "op@x.example", "--role", "operator", "--fleet", fleet_id)
     assert added.exit_code == 0, added.output
-    link = run(fresh_url, tmp_path, "users", "link", "OP@x.example")
+    link = cli("users", "link", "OP@x.example")
     assert link.exit_code == 0, link.output
     url = link.stdout.strip()
     assert url.startswith("http://127.0.0.1:8080/sign-in/link/")
-    listing = run(fresh_url, tmp_path, "users", "list")
+    listing = cli("users", "list")
     assert "op@x.example\toperator\t" + fleet_id in listing.stdout
 
 
-def test_the_command_line_says_what_is_wrong(fresh_db, fresh_url, tmp_path):
+def test_the_command_line_says_what_is_wrong(cli, fresh_db, fresh_url):
     seed_fleet(fresh_db, ["VEH-1"])
-    refused = run(fresh_url, tmp_path, "users", "add", "x@x.example", "--role", "customer")
+    refused = cli("users", "add", "x@x.example", "--role", "customer")
     assert refused.exit_code == 1
     assert "customer_id" in refused.output
-    unknown = run(fresh_url, tmp_path, "users", "link", "nobody@x.example")
+    unknown = cli("users", "link", "nobody@x.example")
     assert unknown.exit_code == 1
     assert "no active user" in unknown.output
 
 
-def test_a_staff_password_is_asked_twice(fresh_db, fresh_url, tmp_path):
-    added = run(fresh_url, tmp_path, "users", "add", "f@x.example", "--role", "finance",
-                "--password", input="correct horse 42\ncorrect horse 42\n")  # fmt: skip
+def test_a_staff_password_is_asked_twice(cli, fresh_db, fresh_url):
+    added = cli("users", "add", "f@x.example", "--role", "finance", "--password",
+                input="correct horse 42\ncorrect horse 42\n")  # fmt: skip
     assert added.exit_code == 0, added.output
     with fresh_db.session() as session:
         assert services.check_password(session, "f@x.example", "correct horse 42") is not None
