@@ -149,24 +149,28 @@ def preview_plan(
 _Frozen = TypeVar("_Frozen")
 
 
-def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., _Frozen]:
-    """A constructor of instances of the frozen, slotted dataclass `cls` whose fields in
-    `constants` hold those values; it takes the other fields, in field order.
+def _mutable_twin(cls: type) -> type:
+    """A class with the __slots__ of the frozen, slotted dataclass `cls` and no checks:
+    an instance of it whose slots are set can become a `cls` by __class__ assignment,
+    which CPython allows between classes of the same layout.
 
     Why: the engine makes one RatedLine per vehicle and charge, and a frozen dataclass's
     __init__ sets each field through object.__setattr__, at about 70 ns a field: for the 15
-    fields of a RatedLine that was over half the rating time. The constructor made here
-    (generated, as dataclasses generates __init__) sets the slots of a mutable twin of `cls`
-    with the same __slots__, then makes it a `cls`: CPython allows __class__ assignment
-    between classes of the same layout. The result is a genuine `cls` instance (type,
-    equality, hash, immutability), made five times faster; the charge's constants (its
-    index, metric, model...) are set from the constructor's globals, not passed at each call.
+    fields of a RatedLine that was over half the rating time. The result is a genuine `cls`
+    instance (type, equality, hash, immutability), made five times faster.
     """
+    return type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+
+
+def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., _Frozen]:
+    """A constructor of instances of the frozen, slotted dataclass `cls` (see
+    `_mutable_twin`) whose fields in `constants` hold those values; it takes the other
+    fields, in field order. The constants are set from the constructor's globals, not
+    passed at each call."""
     names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
     if unknown := constants.keys() - set(names):
         raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
-    twin = type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
-    namespace: dict[str, Any] = {"_twin": twin, "_frozen": cls}
+    namespace: dict[str, Any] = {"_twin": _mutable_twin(cls), "_frozen": cls}
     namespace.update({f"_constant_{name}": value for name, value in constants.items()})
     parameters = ", ".join(name for name in names if name not in constants)
     assignments = "".join(
@@ -184,56 +188,61 @@ def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., 
 
 # A price function turns a billable quantity into (exact amount, display unit price, tiers).
 _Price = Callable[[Decimal], tuple[Decimal, Decimal | None, tuple[TierLine, ...]]]
-# A vehicle rater turns (vehicle id, quantities, days_on_plan, days_in_period) into a line.
-_VehicleRate = Callable[[str, Mapping[str, Decimal], Decimal, Decimal], RatedLine]
+# A vehicle's lines of the plan's per-vehicle charges, in plan order, from
+# (vehicle id, quantities, days_on_plan, days_in_period).
+_VehicleLines = Callable[[str, Mapping[str, Decimal], Decimal, Decimal], tuple[RatedLine, ...]]
+# Every line of the vehicles given, vehicle by vehicle, from (vehicles, days_in_period).
+_AllLines = Callable[[Sequence[VehicleUsage], Decimal], list[RatedLine]]
 _PoolRate = Callable[[Sequence[VehicleUsage], int], list[RatedLine]]
 
 
 class _PlanRater:
-    """A plan compiled for rating: per charge, a closure with its prices precomputed."""
+    """A plan compiled for rating: one generated function for the per-vehicle charges, and
+    a closure per pooled charge."""
 
-    __slots__ = ("charges", "pools", "vehicle_rates")
+    __slots__ = ("all_lines", "order", "pools", "vehicle_lines")
 
     def __init__(self, plan: Plan):
         exponent = quantum(plan.currency)
-        # Per charge in plan order, its vehicle rater; None for a pooled charge, whose lines
-        # come from its pool rater in `pools`.
-        self.charges: list[tuple[int, _VehicleRate | None]] = []
-        self.pools: list[tuple[int, _PoolRate]] = []
-        for index, charge in enumerate(plan.charges):
-            if charge.scope == "pooled":
-                self.charges.append((index, None))
-                self.pools.append((index, _pool_rater(index, charge, exponent, plan.currency)))
-            else:
-                self.charges.append((index, _vehicle_rater(index, charge, exponent)))
-        # Without pooled charges, each vehicle's lines are its raters' lines, in order.
-        self.vehicle_rates = None if self.pools else [rate for _, rate in self.charges]
+        per_vehicle = [
+            (index, charge) for index, charge in enumerate(plan.charges) if charge.scope != "pooled"
+        ]
+        self.vehicle_lines, self.all_lines = _vehicle_lines_functions(per_vehicle, exponent)
+        self.pools = {
+            index: _pool_rater(index, charge, exponent, plan.currency)
+            for index, charge in enumerate(plan.charges)
+            if charge.scope == "pooled"
+        }
+        # Per charge in plan order: (True, its pool's index) or (False, its position in
+        # the vehicle's lines); None without pooled charges, when the lines are in order.
+        positions = iter(range(len(per_vehicle)))
+        self.order = (
+            [
+                (True, index) if index in self.pools else (False, next(positions))
+                for index in range(len(plan.charges))
+            ]
+            if self.pools
+            else None
+        )
 
     def rate(self, vehicles: Sequence[VehicleUsage], days_in_period: int) -> list[RatedLine]:
         # A Decimal, for the raters: comparing a Decimal with an int converts the int.
         period = Decimal(days_in_period)
+        if self.order is None:
+            return self.all_lines(vehicles, period)
         for usage in vehicles:
             if not ZERO <= usage.days_on_plan <= period:
-                raise ValueError(
-                    f"vehicle {usage.vehicle_id}: days_on_plan {usage.days_on_plan} is not "
-                    f"within 0..{days_in_period}"
-                )
-        if self.vehicle_rates is not None:
-            return [
-                rate(usage.vehicle_id, usage.quantities, usage.days_on_plan, period)
-                for usage in vehicles
-                for rate in self.vehicle_rates
-            ]
+                raise _days_outside(usage.vehicle_id, usage.days_on_plan, period)
+        pooled = {
+            index: rate_pool(vehicles, days_in_period) for index, rate_pool in self.pools.items()
+        }
+        vehicle_lines = self.vehicle_lines
         lines: list[RatedLine] = []
-        append = lines.append
-        pooled = {index: rate_pool(vehicles, days_in_period) for index, rate_pool in self.pools}
         for position, usage in enumerate(vehicles):
-            vehicle_id, quantities, days = usage.vehicle_id, usage.quantities, usage.days_on_plan
-            for index, rate in self.charges:
-                if rate is None:
-                    append(pooled[index][position])
-                else:
-                    append(rate(vehicle_id, quantities, days, period))
+            own = vehicle_lines(usage.vehicle_id, usage.quantities, usage.days_on_plan, period)
+            lines.extend(
+                pooled[at][position] if is_pooled else own[at] for is_pooled, at in self.order
+            )
         return lines
 
 
@@ -254,73 +263,229 @@ def _plan_rater(plan: Plan) -> _PlanRater:
     return rater
 
 
-def _vehicle_rater(index: int, charge: Charge, exponent: Decimal) -> _VehicleRate:
-    """The rater of one per-vehicle charge: rules 1 to 5 of this module's docstring.
+def _vehicle_lines_functions(
+    charges: Sequence[tuple[int, Charge]], exponent: Decimal
+) -> tuple[_VehicleLines, _AllLines]:
+    """Two functions, generated for the plan, that price its per-vehicle charges: rules 1
+    to 5 of this module's docstring. The first prices one vehicle; the second, for plans
+    without pooled charges, every vehicle given, in one loop (after checking each one's
+    days on the plan).
 
-    This is the engine's hot loop, once per vehicle and charge, so the price of each model
-    is written inline rather than called (`_price_function` is the same rules for a pool,
-    and a property test holds the two equal): a call and its result tuple cost as much as
-    the arithmetic.
+    This is the engine's hot loop, so each charge's rules are written out for its model
+    with its constants bound, no branch for what the charge does not have (no clamp
+    without a minimum or maximum, no tiers without tiers), and its RatedLine built in
+    place (see `_mutable_twin`): calls and tests cost as much as the arithmetic here.
+    `_price_function` is the same rules for a pool, and a property test holds the two equal.
     """
+    namespace: dict[str, Any] = {
+        "ZERO": ZERO,
+        "ROUND_HALF_UP": ROUND_HALF_UP,
+        "bisect_left": bisect_left,
+        "_negative": _negative,
+        "_days_outside": _days_outside,
+        "_exponent": exponent,
+        "_RatedLine": RatedLine,
+        "_twin": _mutable_twin(RatedLine),
+    }
+    # Most vehicles are on the plan for the whole period: their body has no proration.
+    full, part = ["get = quantities.get"], ["get = quantities.get"]
+    for index, charge in charges:
+        full += _charge_source(index, charge, namespace, full_period=True)
+        part += _charge_source(index, charge, namespace, full_period=False)
+    lines = f"({''.join(f'line_{index}, ' for index, _ in charges)})"
+    source = "\n".join(
+        [
+            "def vehicle_lines(vehicle_id, quantities, days, period):",
+            "    if days == period:",
+            *_indented(full, 8),
+            "    else:",
+            *_indented(part, 8),
+            f"    return {lines}",
+            "def all_lines(vehicles, period):",
+            "    lines = []",
+            "    extend = lines.extend",
+            "    for usage in vehicles:",
+            "        vehicle_id, quantities = usage.vehicle_id, usage.quantities",
+            "        days = usage.days_on_plan",
+            "        if days == period:",
+            *_indented(full, 12),
+            "        elif ZERO <= days <= period:",
+            *_indented(part, 12),
+            "        else:",
+            "            raise _days_outside(vehicle_id, days, period)",
+            f"        extend({lines})",
+            "    return lines",
+            "",
+        ]
+    )
+    exec(source, namespace)  # the source is made of this module's text and charge indexes
+    return namespace["vehicle_lines"], namespace["all_lines"]
+
+
+def _indented(lines: list[str], spaces: int) -> list[str]:
+    return [" " * spaces + line for line in lines]
+
+
+def _charge_source(
+    index: int, charge: Charge, namespace: dict[str, Any], *, full_period: bool
+) -> list[str]:
+    """The statements that set `line_<index>`, the vehicle's line of this charge, for a
+    vehicle on the plan for the whole period or not; the charge's constants go into
+    `namespace` as c<index>_<name>."""
+    prefix = f"c{index}_"
+    namespace.update(
+        {
+            f"{prefix}metric": charge.metric,
+            f"{prefix}model": charge.model,
+            f"{prefix}unit": charge.unit_amount,
+        }
+    )
     if charge.model == "flat":
-        return _flat_rater(index, charge.amount, exponent)  # type: ignore[arg-type]
-    metric, model, included = charge.metric, charge.model, charge.included
-    unit_amount, package_size, package_amount = (
-        charge.unit_amount, charge.package_size, charge.package_amount
-    )  # fmt: skip
-    minimum, maximum = charge.minimum, charge.maximum
-    clamped = minimum is not None or maximum is not None
-    by_days = metric == "vehicle_days"
-    per_unit, package, graduated = model == "per_unit", model == "package", model == "graduated"
-    volume = model == "volume"
-    bounds, tier_prices = _tier_prices(charge.tiers, graduated=graduated)
-    new_line = _fast_constructor(
-        RatedLine, charge_index=index, metric=metric, model=model, scope="vehicle",
-        pooled_quantity=None, pooled_billable_quantity=None, pooled_amount=None,
-    )  # fmt: skip
-
-    def rate(
-        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, period: Decimal
-    ) -> RatedLine:
-        quantity = days if by_days else quantities.get(metric, ZERO)
-        if quantity > included:  # included is not negative: nor is the quantity
-            billable = quantity - included
-        elif quantity < ZERO:
-            raise _negative(vehicle_id, metric, quantity)
-        else:
-            billable = ZERO
-        if per_unit:
-            amount, tiers = billable * unit_amount, ()
-        elif package:
+        return _flat_source(index, charge, namespace, full_period=full_period)
+    quantity, billable, amount = f"quantity_{index}", f"billable_{index}", f"amount_{index}"
+    namespace[f"{prefix}included"] = charge.included
+    lines = [
+        f"{quantity} = days"
+        if charge.metric == "vehicle_days"
+        else f"{quantity} = get({prefix}metric, ZERO)",
+        # included is not negative: nor is a quantity above it
+        f"if {quantity} > {prefix}included:",
+        f"    {billable} = {quantity} - {prefix}included",
+        f"elif {quantity} < ZERO:",
+        f"    raise _negative(vehicle_id, {prefix}metric, {quantity})",
+        "else:",
+        f"    {billable} = ZERO",
+    ]
+    unit, tiers = f"{prefix}unit", "()"
+    if charge.model == "per_unit":
+        lines.append(f"{amount} = {billable} * {prefix}unit")
+    elif charge.model == "package":
+        namespace[f"{prefix}size"] = charge.package_size
+        namespace[f"{prefix}block"] = charge.package_amount
+        blocks, rest = f"blocks_{index}", f"rest_{index}"
+        lines += [
             # divmod is exact where a rounded quotient's ceiling could miss a tiny remainder.
-            blocks, rest = divmod(billable, package_size)
-            if rest:
-                blocks += 1
-            amount, tiers = blocks * package_amount, ()
-        else:
-            position = bisect_left(bounds, billable)  # first tier with billable <= up_to
-            start, tier_rate, tier_flat, base, below, new_tier_line = tier_prices[position]
-            in_tier = billable - start if graduated else billable
-            tier_amount = in_tier * tier_rate + tier_flat
-            tiers = (*below, new_tier_line(in_tier, tier_amount))
-            amount = tier_amount if base is None else base + tier_amount
-        at_minimum = at_maximum = False
-        if clamped:
-            floor, cap = minimum, maximum
-            if days != period:
-                floor = None if floor is None else _prorate(floor, days, period)
-                cap = None if cap is None else _prorate(cap, days, period)
-            if floor is not None and amount < floor:
-                amount, at_minimum = floor, True
-            elif cap is not None and amount > cap:
-                amount, at_maximum = cap, True
-        # Positional, in field order: keyword arguments would cost a third of a microsecond.
-        return new_line(
-            vehicle_id, quantity, billable, tier_rate if volume else unit_amount,
-            amount.quantize(exponent, ROUND_HALF_UP), tiers, at_minimum, at_maximum,
-        )  # fmt: skip
+            f"{blocks}, {rest} = divmod({billable}, {prefix}size)",
+            f"if {rest}:",
+            f"    {blocks} += 1",
+            f"{amount} = {blocks} * {prefix}block",
+        ]
+    else:
+        lines += _tiers_source(index, charge, namespace)
+        tiers = f"tiers_{index}"
+        if charge.model == "volume":
+            unit = f"tier_rate_{index}"
+    lines += _clamp_source(index, charge, namespace, full_period=full_period)
+    clamped = charge.minimum is not None or charge.maximum is not None
+    return lines + _line_source(
+        index,
+        quantity=quantity,
+        billable_quantity=billable,
+        unit_amount=unit,
+        amount=f"{amount}.quantize(_exponent, ROUND_HALF_UP)",
+        tiers=tiers,
+        minimum_applied=f"at_minimum_{index}" if clamped else "False",
+        maximum_applied=f"at_maximum_{index}" if clamped else "False",
+    )
 
-    return rate
+
+def _flat_source(
+    index: int, charge: Charge, namespace: dict[str, Any], *, full_period: bool
+) -> list[str]:
+    prefix, amount = f"c{index}_", f"amount_{index}"
+    namespace[f"{prefix}amount"] = charge.amount
+    # A full period's amount is rounded once, per plan.
+    namespace[f"{prefix}full"] = charge.amount.quantize(  # type: ignore[union-attr]
+        namespace["_exponent"], ROUND_HALF_UP
+    )
+    return [
+        f"{amount} = {prefix}full"
+        if full_period
+        else f"{amount} = ({prefix}amount * days / period).quantize(_exponent, ROUND_HALF_UP)",
+        *_line_source(
+            index,
+            quantity="days",
+            billable_quantity="days",
+            unit_amount=f"{prefix}amount",
+            amount=amount,
+            tiers="()",
+            minimum_applied="False",
+            maximum_applied="False",
+        ),
+    ]
+
+
+def _tiers_source(index: int, charge: Charge, namespace: dict[str, Any]) -> list[str]:
+    """Graduated: each unit at its tier's rate, the tiers below in full (their lines and
+    total computed once per plan); volume: every unit at the rate of the total's tier."""
+    prefix, billable, amount = f"c{index}_", f"billable_{index}", f"amount_{index}"
+    graduated = charge.model == "graduated"
+    namespace[f"{prefix}bounds"], namespace[f"{prefix}prices"] = _tier_prices(
+        charge.tiers, graduated=graduated
+    )
+    start, rate, flat = f"tier_start_{index}", f"tier_rate_{index}", f"tier_flat_{index}"
+    base, below, new_tier = f"base_{index}", f"below_{index}", f"new_tier_{index}"
+    in_tier, tier_amount = f"in_tier_{index}", f"tier_amount_{index}"
+    return [
+        # the first tier with billable <= up_to
+        f"{start}, {rate}, {flat}, {base}, {below}, {new_tier} = "
+        f"{prefix}prices[bisect_left({prefix}bounds, {billable})]",
+        f"{in_tier} = {billable} - {start}" if graduated else f"{in_tier} = {billable}",
+        f"{tier_amount} = {in_tier} * {rate} + {flat}",
+        f"tiers_{index} = (*{below}, {new_tier}({in_tier}, {tier_amount}))",
+        f"{amount} = {base} + {tier_amount}" if graduated else f"{amount} = {tier_amount}",
+    ]
+
+
+def _clamp_source(
+    index: int, charge: Charge, namespace: dict[str, Any], *, full_period: bool
+) -> list[str]:
+    """Rule 4: the minimum and maximum, prorated by the days on the plan."""
+    minimum, maximum = charge.minimum, charge.maximum
+    if minimum is None and maximum is None:
+        return []
+    prefix, amount = f"c{index}_", f"amount_{index}"
+    floor, cap = f"floor_{index}", f"cap_{index}"
+    namespace[f"{prefix}minimum"], namespace[f"{prefix}maximum"] = minimum, maximum
+    bounds = [(floor, "minimum")] * (minimum is not None) + [(cap, "maximum")] * (
+        maximum is not None
+    )
+    lines = [f"at_minimum_{index} = at_maximum_{index} = False"]
+    lines += [
+        f"{name} = {prefix}{bound}" if full_period else f"{name} = {prefix}{bound} * days / period"
+        for name, bound in bounds
+    ]
+    test = "if"
+    if minimum is not None:
+        lines += [f"if {amount} < {floor}:", f"    {amount}, at_minimum_{index} = {floor}, True"]
+        test = "elif"
+    if maximum is not None:
+        lines += [f"{test} {amount} > {cap}:", f"    {amount}, at_maximum_{index} = {cap}, True"]
+    return lines
+
+
+def _line_source(index: int, **values: str) -> list[str]:
+    """The statements that build `line_<index>`, a RatedLine of a per-vehicle charge, in
+    place: `values` are the expressions of its varying fields."""
+    prefix, line = f"c{index}_", f"line_{index}"
+    fields_of_charge = {
+        "vehicle_id": "vehicle_id",
+        "charge_index": str(index),
+        "metric": f"{prefix}metric",
+        "model": f"{prefix}model",
+        "scope": "'vehicle'",
+        **values,
+        "pooled_quantity": "None",
+        "pooled_billable_quantity": "None",
+        "pooled_amount": "None",
+    }
+    names = [field.name for field in fields(RatedLine)]
+    assert sorted(fields_of_charge) == sorted(names), "every field of a RatedLine is set"
+    return [
+        f"{line} = _twin()",
+        *(f"{line}.{name} = {fields_of_charge[name]}" for name in names),
+        f"{line}.__class__ = _RatedLine",
+    ]
 
 
 def _tier_prices(
@@ -331,7 +496,7 @@ def _tier_prices(
     and () (volume), and the constructor of its TierLine from (quantity, amount))."""
     if not tiers:
         return [], []
-    bounds = [tier.up_to for tier in tiers[:-1]]
+    bounds = _upper_bounds(tiers)
     starts = [ZERO, *bounds]
     new_lines = _tier_line_constructors(tiers, starts)
     prices: list[tuple[Any, ...]] = []
@@ -345,25 +510,6 @@ def _tier_prices(
             size = bound - start
             full.append(new_line(size, size * tier.unit_amount + tier.flat_amount))
     return bounds, prices
-
-
-def _flat_rater(index: int, amount: Decimal, exponent: Decimal) -> _VehicleRate:
-    new_line = _fast_constructor(
-        RatedLine, charge_index=index, metric="vehicle_days", model="flat", scope="vehicle",
-        unit_amount=amount, tiers=(), pooled_quantity=None, pooled_billable_quantity=None,
-        pooled_amount=None, minimum_applied=False, maximum_applied=False,
-    )  # fmt: skip
-    full_period_amount = amount.quantize(exponent, ROUND_HALF_UP)  # rounded once, per plan
-
-    def rate(
-        vehicle_id: str, quantities: Mapping[str, Decimal], days: Decimal, period: Decimal
-    ) -> RatedLine:
-        if days == period:
-            return new_line(vehicle_id, days, days, full_period_amount)
-        prorated = _prorate(amount, days, period)
-        return new_line(vehicle_id, days, days, prorated.quantize(exponent, ROUND_HALF_UP))
-
-    return rate
 
 
 def _pool_rater(index: int, charge: Charge, exponent: Decimal, currency: str) -> _PoolRate:
@@ -429,6 +575,10 @@ def _prorate(amount: Decimal, days: Decimal, days_in_period: int | Decimal) -> D
     return amount * days / days_in_period
 
 
+def _days_outside(vehicle_id: str, days: Decimal, period: Decimal) -> ValueError:
+    return ValueError(f"vehicle {vehicle_id}: days_on_plan {days} is not within 0..{int(period)}")
+
+
 def _negative(vehicle_id: str, metric: str, quantity: Decimal) -> ValueError:
     return ValueError(f"vehicle {vehicle_id}: {metric} is negative ({quantity})")
 
@@ -462,7 +612,7 @@ def _package_price(size: Decimal, block_amount: Decimal) -> _Price:
 
 
 def _graduated_price(tiers: tuple[Tier, ...]) -> _Price:
-    bounds = [tier.up_to for tier in tiers[:-1]]
+    bounds = _upper_bounds(tiers)
     starts = [ZERO, *bounds]
     new_lines = _tier_line_constructors(tiers, starts)
     rates = [(tier.unit_amount, tier.flat_amount) for tier in tiers]
@@ -487,7 +637,7 @@ def _graduated_price(tiers: tuple[Tier, ...]) -> _Price:
 
 
 def _volume_price(tiers: tuple[Tier, ...]) -> _Price:
-    bounds = [tier.up_to for tier in tiers[:-1]]
+    bounds = _upper_bounds(tiers)
     new_lines = _tier_line_constructors(tiers, [ZERO, *bounds])
     rates = [(tier.unit_amount, tier.flat_amount) for tier in tiers]
 
@@ -498,6 +648,14 @@ def _volume_price(tiers: tuple[Tier, ...]) -> _Price:
         return amount, unit_amount, (new_lines[position](billable, amount),)
 
     return price
+
+
+def _upper_bounds(tiers: Sequence[Tier]) -> list[Decimal]:
+    """The upper bounds of all tiers but the last, which validation makes unbounded."""
+    bounds = [tier.up_to for tier in tiers[:-1]]
+    if None in bounds:
+        raise ValueError("only the last tier may be unbounded")
+    return bounds  # type: ignore[return-value]
 
 
 def _tier_line_constructors(
