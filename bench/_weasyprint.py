@@ -23,7 +23,8 @@ with warnings.catch_warnings():
 from billing.invoicing import documents
 from billing.invoicing.documents import InvoiceDocument, ensure_valid
 from billing.invoicing.facturx_xml import invoice_xml
-from billing.invoicing.pdf import LABELS, group_lines
+from billing.invoicing.pdf import group_lines
+from billing.words import words
 
 TEMPLATES_DIR = Path(__file__).parent / "weasyprint"
 
@@ -68,10 +69,11 @@ def render_pdf(doc: InvoiceDocument) -> bytes:
 def render_facturx_pdf(doc: InvoiceDocument) -> bytes:
     xml = invoice_xml(doc)
     pdf = _write_pdf(doc, variant="pdf/a-3b")
-    title = f"{LABELS['fr'][doc.kind]} {doc.number}"
+    french = words("fr").document
+    title = f"{french[doc.kind]} {doc.number}"
     metadata = {
         "author": doc.seller.name,
-        "keywords": "Factur-X, " + LABELS["fr"][doc.kind],
+        "keywords": "Factur-X, " + french[doc.kind],
         "title": f"{doc.seller.name} : {title}",
         "subject": f"{title} du {documents.format_date(doc.issue_date, 'fr')}, "
         f"émise par {doc.seller.name}",
@@ -85,7 +87,7 @@ def render_facturx_pdf(doc: InvoiceDocument) -> bytes:
 def _write_pdf(doc: InvoiceDocument, variant: str | None) -> bytes:
     ensure_valid(doc)
     html = _environment().get_template("invoice.html").render(
-        doc=doc, t=LABELS[doc.language], f=Formatter(doc.language, doc.currency),
+        doc=doc, t=words(doc.language).document, f=Formatter(doc.language, doc.currency),
         groups=group_lines(doc), mentions=documents.legal_mentions(doc, doc.language),
         lang={"fr": "fr-FR", "en": "en-GB"}[doc.language],
     )  # fmt: skip

@@ -52,13 +52,7 @@ from billing.pricing.totals import compute_totals
 from billing.settings import Settings
 from billing.webhooks.events import CREDIT_NOTE_ISSUED, invoice_data
 from billing.webhooks.services import emit_event
-
-_WORDS = {
-    "fr": {"partial": "Avoir partiel : {description}", "gesture": "Avoir commercial",
-           "deduction": "Déduction de l'avoir {number} déjà émis"},
-    "en": {"partial": "Partial credit: {description}", "gesture": "Commercial credit",
-           "deduction": "Less credit note {number} already issued"},
-}  # fmt: skip
+from billing.words import words
 
 
 @dataclass(frozen=True)
@@ -120,6 +114,7 @@ def void_invoice(
         )
     credited = _credited(session, invoice)
     language = invoice.buyer_language or "fr"
+    deduction = words(language).credit_notes["deduction"]
     new_lines = [
         _credit_of(line, line.amount - credited.by_position[line.position], language)
         for line in invoice.lines
@@ -127,7 +122,7 @@ def void_invoice(
     ]
     new_lines += [
         InvoiceLine(**{**_columns(line), "credited_position": None,
-                       "description": _WORDS[language]["deduction"].format(number=number),
+                       "description": deduction.format(number=number),
                        "quantity": -line.quantity, "billable_quantity": -line.billable_quantity,
                        "amount": -line.amount})
         for number, line in credited.global_lines
@@ -203,11 +198,11 @@ def _amount_credits(
     shares = split_proportionally(
         amount, [Decimal(group["base"]) for group in groups], invoice.currency
     )
-    one = Decimal(1)
+    one, gesture = Decimal(1), words(language).credit_notes["gesture"]
     return [
         InvoiceLine(
             period=invoice.period, period_start=invoice.period_start,
-            period_end=invoice.period_end, description=_WORDS[language]["gesture"], note="",
+            period_end=invoice.period_end, description=gesture, note="",
             quantity=one, billable_quantity=one, unit_code="C62", unit_price=share,
             amount=share, vat_category=group["category"], vat_rate=Decimal(group["rate"]),
             tiers="[]",
@@ -236,7 +231,7 @@ def _credit_of(line: InvoiceLine, amount: Decimal, language: str) -> InvoiceLine
         return InvoiceLine(**columns)
     one = Decimal(1)
     return InvoiceLine(
-        **{**columns, "description": _WORDS[language]["partial"].format(
+        **{**columns, "description": words(language).credit_notes["partial"].format(
                description=line.description),
            "model": None, "note": "", "quantity": one, "billable_quantity": one,
            "unit_code": "C62", "unit_price": amount, "amount": amount, "tiers": "[]"}

@@ -29,11 +29,11 @@ from decimal import Decimal
 
 from billing.money import is_known_currency, quantum, round_money
 from billing.pricing import totals as pricing_totals
+from billing.words import LANGUAGES, words
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
 TYPE_CODES = {INVOICE: "380", CREDIT_NOTE: "381"}  # UNTDID 1001
-LANGUAGES = ("fr", "en")
 
 STANDARD_RATE = "S"
 ZERO_RATED = "Z"
@@ -364,34 +364,18 @@ def _check_totals(doc: InvoiceDocument) -> list[str]:
     return problems
 
 
-# --- Wording shared by the XML notes and the PDF ------------------------------------------
+# --- Formatting shared by the XML notes and the PDF ---------------------------------------
+# The words (month and unit names, separators, mentions) come from the language's catalogue;
+# the French typographic rules are written below (a no-break space before the currency
+# symbol and the percent sign, "1er" for the first of the month).
 
-_MONTHS = {
-    "fr": (
-        "janvier", "février", "mars", "avril", "mai", "juin",
-        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-    ),
-    "en": (
-        "January", "February", "March", "April", "May", "June",
-        "July", "August", "September", "October", "November", "December",
-    ),
-}  # fmt: skip
-# French groups thousands with a narrow no-break space and puts a no-break space before the
-# currency symbol and the percent sign (Imprimerie nationale rules, as CLDR does).
-_SEPARATORS = {"fr": ("\u202f", ","), "en": (",", ".")}
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
-# UN/ECE rec. 20 codes as printed: (singular, plural); a count ("C62") needs no unit.
-_UNITS = {
-    "fr": {"KMT": ("km", "km"), "KWH": ("kWh", "kWh"), "MIN": ("min", "min"),
-           "DAY": ("jour", "jours"), "C62": ("", "")},
-    "en": {"KMT": ("km", "km"), "KWH": ("kWh", "kWh"), "MIN": ("min", "min"),
-           "DAY": ("day", "days"), "C62": ("", "")},
-}  # fmt: skip
 
 
 def format_decimal(value: Decimal, language: str, min_decimals: int = 0) -> str:
     """`value` with its significant decimals (at least `min_decimals`), grouped by thousands."""
-    group, point = _SEPARATORS[language]
+    catalogue = words(language)
+    group, point = catalogue.thousands, catalogue.decimal_point
     exponent = min(-min_decimals, value.normalize().as_tuple().exponent)
     text = format(abs(value).quantize(Decimal(1).scaleb(exponent)), ",f")
     integer, _, fraction = text.partition(".")
@@ -401,7 +385,7 @@ def format_decimal(value: Decimal, language: str, min_decimals: int = 0) -> str:
 
 def format_quantity(quantity: Decimal, unit_code: str | None, language: str) -> str:
     """'1 234,5 km', '17 jours', '38': the unit as people write it, the code if unknown."""
-    singular, plural = _UNITS[language].get(unit_code or "C62", (unit_code, unit_code))
+    singular, plural = words(language).units.get(unit_code or "C62", (unit_code, unit_code))
     # French keeps the singular below 2 ("1,5 jour"); English only for exactly one.
     is_singular = abs(quantity) < 2 if language == "fr" else abs(quantity) == 1
     unit = singular if is_singular else plural
@@ -436,7 +420,7 @@ def format_percent(rate: Decimal, language: str) -> str:
 
 def format_date(day: date, language: str) -> str:
     """'1er décembre 2026' / '1 December 2026'."""
-    return f"{_day(day, language)} {_MONTHS[language][day.month - 1]} {day.year}"
+    return f"{_day(day, language)} {words(language).months[day.month - 1]} {day.year}"
 
 
 def format_period(start: date, end: date, language: str) -> str:
@@ -459,28 +443,13 @@ def legal_mentions(doc: InvoiceDocument, language: str = "fr") -> tuple[tuple[st
     liable (196). They are printed on credit notes too, which French practice treats as
     invoices for the mandatory mentions.
     """
+    legal = words(language).legal
     indemnity = format_money(doc.recovery_indemnity, doc.currency, language)
-    if language == "fr":
-        mentions = [
-            ("PMD", f"Pénalités de retard exigibles dès le lendemain de l'échéance : "
-                    f"{doc.late_penalty_rate} (art. L441-10 du Code de commerce)."),
-            ("PMT", f"Indemnité forfaitaire pour frais de recouvrement en cas de retard de "
-                    f"paiement : {indemnity} (art. D441-5 du Code de commerce)."),
-            ("AAB", doc.early_payment_discount),
-        ]  # fmt: skip
-        reverse = "Autoliquidation : TVA due par le preneur (art. 196 de la directive 2006/112/CE)."
-    else:
-        mentions = [
-            ("PMD", f"Late payment penalties, due from the day after the due date: "
-                    f"{doc.late_penalty_rate} (French Commercial Code, art. L441-10)."),
-            ("PMT", f"Fixed compensation for recovery costs in case of late payment: "
-                    f"{indemnity} (French Commercial Code, art. D441-5)."),
-            ("AAB", doc.early_payment_discount),
-        ]  # fmt: skip
-        reverse = (
-            "Reverse charge: VAT to be accounted for by the customer "
-            "(art. 196, Directive 2006/112/EC)."
-        )
+    mentions = [
+        ("PMD", legal["late_penalties"].format(rate=doc.late_penalty_rate)),
+        ("PMT", legal["recovery_indemnity"].format(indemnity=indemnity)),
+        ("AAB", doc.early_payment_discount),
+    ]
     if doc.is_reverse_charge:
-        mentions.append(("TXD", reverse))
+        mentions.append(("TXD", legal["reverse_charge"]))
     return tuple(mentions)

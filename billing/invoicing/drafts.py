@@ -36,8 +36,7 @@ from billing.invoicing.models import BILLED, DRAFT, INVOICE, Invoice, InvoiceLin
 from billing.periods import Period
 from billing.pricing.totals import Totals, compute_totals
 from billing.statements.compute import Statement, compute_statements
-
-LANGUAGES = ("fr", "en")
+from billing.words import LANGUAGES
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from billing.periods import Period
 from billing.pricing.caps import CAP_METRIC, CAP_MODEL, CapDiscount, CapOutcome
 from billing.pricing.rating import TierLine
 from billing.statements.compute import Statement, StatementLine
+from billing.words import words
 
 UNIT_CODES = {  # UN/ECE recommendation 20
     "distance_km": "KMT",
@@ -39,35 +40,6 @@ UNIT_CODES = {  # UN/ECE recommendation 20
 }
 CAP_UNIT_CODE = "C62"  # the discount is one lump sum
 SUMMARY_METRICS = ("distance_km", "trips", "trip_minutes", "energy_kwh", "active_days")
-
-METRIC_LABELS = {
-    "fr": {"vehicle_days": "Abonnement", "distance_km": "Distance", "energy_kwh": "Énergie",
-           "trips": "Trajets", "trip_minutes": "Temps de trajet",
-           "active_days": "Jours d'utilisation"},
-    "en": {"vehicle_days": "Subscription", "distance_km": "Distance", "energy_kwh": "Energy",
-           "trips": "Trips", "trip_minutes": "Riding time", "active_days": "Days in use"},
-}  # fmt: skip
-_WORDS = {
-    "fr": {"plan": "plan {code} v{version}", "included": "{quantity} inclus déduits",
-           "maximum": "plafond de la période appliqué", "minimum": "minimum de la période appliqué",
-           "pooled": "barème appliqué au total de la flotte sur ce plan ({quantity}), "
-                     "réparti entre les véhicules",
-           "adjustment": "Régularisation période {period}",
-           "adjustment_note": "déjà facturé : {billed} ; mesuré depuis : {measured}",
-           "cap": "Plafond de dépenses de {cap} HT par période",
-           "cap_note_usage": "frais d'usage de la période : {capped} HT, ramenés au plafond",
-           "cap_note_all": "frais de la période : {capped} HT, ramenés au plafond"},
-    "en": {"plan": "plan {code} v{version}", "included": "{quantity} included, deducted",
-           "maximum": "period maximum applied", "minimum": "period minimum applied",
-           "pooled": "tiers applied to the fleet's total on this plan ({quantity}), "
-                     "shared between the vehicles",
-           "adjustment": "Adjustment for period {period}",
-           "adjustment_note": "already billed: {billed}; now measured: {measured}",
-           "cap": "Spending cap of {cap} excl. VAT per period",
-           "cap_note_usage": "usage charges of the period: {capped} excl. VAT, "
-                             "brought down to the cap",
-           "cap_note_all": "charges of the period: {capped} excl. VAT, brought down to the cap"},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -136,9 +108,9 @@ def _cap_line(
     language: str,
 ) -> LineData:
     """The discount of a spending cap at one VAT rate: a negative lump sum naming the cap."""
-    words = _WORDS[language]
+    wording = words(language).lines
     capped = format_money(outcome.capped_amount, currency, language)
-    note = words["cap_note_all" if outcome.cap.include_flat_fees else "cap_note_usage"]
+    note = wording["cap_note_all" if outcome.cap.include_flat_fees else "cap_note_usage"]
     note = note.format(capped=capped)
     one = Decimal(1)
     return LineData(
@@ -151,7 +123,7 @@ def _cap_line(
         charge_index=None,
         metric=CAP_METRIC,
         model=CAP_MODEL,
-        description=words["cap"].format(cap=format_money(outcome.cap.amount, currency, language)),
+        description=wording["cap"].format(cap=format_money(outcome.cap.amount, currency, language)),
         note=note[:1].upper() + note[1:],
         quantity=one,
         billable_quantity=one,
@@ -165,19 +137,19 @@ def _cap_line(
 
 def _statement_line(line: StatementLine, period: str, zone: ZoneInfo, language: str) -> LineData:
     rated = line.rated
-    words = _WORDS[language]
+    wording = words(language).lines
     unit_code = UNIT_CODES[rated.metric]
     notes = []
     if rated.scope == "pooled":
         pooled = format_quantity(rated.pooled_quantity or ZERO, unit_code, language)
-        notes.append(words["pooled"].format(quantity=pooled))
+        notes.append(wording["pooled"].format(quantity=pooled))
     elif rated.billable_quantity < rated.quantity and rated.metric != "vehicle_days":
         included = format_quantity(rated.quantity - rated.billable_quantity, unit_code, language)
-        notes.append(words["included"].format(quantity=included))
+        notes.append(wording["included"].format(quantity=included))
     if rated.maximum_applied:
-        notes.append(words["maximum"])
+        notes.append(wording["maximum"])
     if rated.minimum_applied:
-        notes.append(words["minimum"])
+        notes.append(wording["minimum"])
     note = "; ".join(notes)
     return LineData(
         period=period,
@@ -208,8 +180,9 @@ def charge_description(
     charge_name: str | None, metric: str, plan_code: str, plan_version: int, language: str
 ) -> str:
     """'Kilomètres (plan urbain v1)': the charge's name, else its metric, and the plan."""
-    name = charge_name or METRIC_LABELS[language][metric]
-    plan = _WORDS[language]["plan"].format(code=plan_code, version=plan_version)
+    catalogue = words(language)
+    name = charge_name or catalogue.metrics[metric]
+    plan = catalogue.lines["plan"].format(code=plan_code, version=plan_version)
     return f"{name} ({plan})"
 
 
@@ -262,7 +235,7 @@ def adjustment_lines(
     issued for it; `bounds` are the period's first and last days. Lines come in the order
     of their first appearance, measured lines first.
     """
-    words = _WORDS[language]
+    wording = words(language).lines
     now = _sum_by_key(measured)
     before = _sum_by_key(billed)
     lines = []
@@ -278,7 +251,7 @@ def adjustment_lines(
         # document checks quantity × price against the amount before showing it per unit.
         one_price = current is None or previous is None or current.unit_price == previous.unit_price
         unit_code = reference.unit_code
-        note = words["adjustment_note"].format(
+        note = wording["adjustment_note"].format(
             billed=format_quantity(_quantity(previous), unit_code, language),
             measured=format_quantity(_quantity(current), unit_code, language),
         )
@@ -288,7 +261,7 @@ def adjustment_lines(
                 period=str(period),
                 period_start=bounds[0],
                 period_end=bounds[1],
-                description=f"{words['adjustment'].format(period=period)} — "
+                description=f"{wording['adjustment'].format(period=period)} — "
                 f"{reference.description}",
                 note=note[:1].upper() + note[1:],
                 quantity=quantity,

@@ -2,8 +2,9 @@
 
 `templates/invoice.typ` is laid out by Typst (the `typst` package, its compiler built in)
 with DejaVu Sans from Debian's fonts-dejavu-core, embedded. Every text is written here, in
-the buyer's language (French unless `doc.language == "en"`), and handed to the template as
-JSON; the template only places it. The embedded XML is always French.
+the buyer's language (French unless `doc.language == "en"`) with the labels of its wording
+catalogue (`billing.words`), and handed to the template as JSON; the template only places
+it. The embedded XML is always French.
 
 Rendering only reads the document: the wording of the legal mentions comes from
 `documents.legal_mentions`, the same sentences the XML notes carry. The VAT summary names
@@ -17,6 +18,7 @@ the Factur-X file embeds the XML with that date too.
 import datetime as dt
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -29,54 +31,13 @@ from billing.invoicing.documents import DocumentLine, InvoiceDocument, ensure_va
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.validation import xsd_errors
 from billing.money import ZERO
+from billing.words import words
 
 TEMPLATE = Path(__file__).parent / "templates" / "invoice.typ"
 # Debian's fonts-dejavu-core (config/system-packages.txt); nothing else is looked up, so
 # that every machine lays out with the same fonts.
 FONTS_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FACTURX_FILENAME = "factur-x.xml"
-
-LABELS = {
-    "fr": {
-        "invoice": "Facture", "credit_note": "Avoir", "number": "N°",
-        "issue_date": "Date d'émission", "due_date": "Échéance", "period": "Période",
-        "customer_ref": "Réf. client", "corrects": "Facture d'origine", "dated": "du",
-        "bill_to": "Facturé à", "siren": "SIREN", "vat_number": "N° TVA",
-        "overview": "Votre flotte sur la période", "vehicle": "Véhicule",
-        "account": "Compte", "usage": "Usage", "description": "Désignation",
-        "quantity": "Quantité", "unit_price": "P.U. HT", "vat": "TVA",
-        "amount": "Montant HT", "subtotal": "Sous-total", "tiered": "selon barème",
-        "lump_sum": "forfait", "adjustment": "régularisation",
-        "vat_summary": "Récapitulatif TVA", "base": "Base HT",
-        "rate": "Taux", "vat_amount": "Montant TVA", "total_net": "Total HT",
-        "total_vat": "Total TVA", "total_gross": "Total TTC", "prepaid": "Déjà réglé",
-        "amount_due": "Net à payer", "credit_amount": "Montant de l'avoir",
-        "due_by": "à régler avant le", "credits": "en faveur de", "payment": "Règlement",
-        "transfer_to": "Par virement SEPA sur le compte", "payment_reference":
-        "Référence à rappeler", "notes": "Mentions", "page": "Page",
-        "reverse_charge": "Autoliquidation", "zero_rated": "taux zéro",
-    },
-    "en": {
-        "invoice": "Invoice", "credit_note": "Credit note", "number": "No.",
-        "issue_date": "Issue date", "due_date": "Due date", "period": "Billing period",
-        "customer_ref": "Customer ref.", "corrects": "Credits invoice", "dated": "of",
-        "bill_to": "Bill to", "siren": "SIREN", "vat_number": "VAT no.",
-        "overview": "Your fleet this period", "vehicle": "Vehicle",
-        "account": "Account", "usage": "Usage", "description": "Description",
-        "quantity": "Quantity", "unit_price": "Unit price", "vat": "VAT",
-        "amount": "Amount", "subtotal": "Subtotal", "tiered": "tiered",
-        "lump_sum": "flat", "adjustment": "adjustment",
-        "vat_summary": "VAT summary", "base": "Taxable amount",
-        "rate": "Rate", "vat_amount": "VAT amount", "total_net": "Total excl. VAT",
-        "total_vat": "Total VAT", "total_gross": "Total incl. VAT", "prepaid": "Already paid",
-        "amount_due": "Amount due", "credit_amount": "Credit amount",
-        "due_by": "due by", "credits": "in favour of", "payment": "Payment",
-        "transfer_to": "By SEPA credit transfer to", "payment_reference":
-        "Payment reference", "notes": "Notes", "page": "Page",
-        "reverse_charge": "Reverse charge", "zero_rated": "zero rated",
-    },
-}  # fmt: skip
-_REGIONS = {"fr": "FR", "en": "GB"}
 
 
 class InvalidFacturX(ValueError):
@@ -137,25 +98,26 @@ def group_lines(doc: InvoiceDocument) -> tuple[VehicleGroup, ...]:
 def document_view(doc: InvoiceDocument) -> dict:
     """Every text of the PDF, written and formatted, as the template places it."""
     ensure_valid(doc)
-    t, language, currency = LABELS[doc.language], doc.language, doc.currency
+    own, french = words(doc.language), words("fr")
+    t, language, currency = own.document, doc.language, doc.currency
 
     def money(amount: Decimal) -> str:
         return documents.format_money(amount, currency, language)
 
-    seller, buyer, title = doc.seller, doc.buyer, LABELS[doc.language][doc.kind]
+    seller, buyer, title = doc.seller, doc.buyer, t[doc.kind]
     groups = group_lines(doc)
-    fr_title = f"{LABELS['fr'][doc.kind]} {doc.number}"
+    fr_title = f"{french.document[doc.kind]} {doc.number}"
     ids = f"{t['siren']} {_siren(seller.siren)} · {t['vat_number']} {seller.vat_number}"
     return {
         "lang": language,
-        "region": _REGIONS[language],
+        "region": own.region,
         "credit_note": doc.is_credit_note,
         # Document information, in French like the Factur-X metadata always was.
         "title": f"{seller.name} : {fr_title}",
         "author": seller.name,
         "subject": f"{fr_title} du {documents.format_date(doc.issue_date, 'fr')}, "
         f"émise par {seller.name}",
-        "keywords": ["Factur-X", LABELS["fr"][doc.kind]],
+        "keywords": ["Factur-X", french.document[doc.kind]],
         "heading": title,
         "number_label": f"{t['number']} {doc.number}",
         "footer": {
@@ -221,7 +183,7 @@ def document_view(doc: InvoiceDocument) -> dict:
     }
 
 
-def _facts(doc: InvoiceDocument, t: dict[str, str]) -> list[list[str]]:
+def _facts(doc: InvoiceDocument, t: Mapping[str, str]) -> list[list[str]]:
     language = doc.language
     facts = [[t["issue_date"], documents.format_date(doc.issue_date, language)]]
     if not doc.is_credit_note:
@@ -252,7 +214,7 @@ def _buyer_lines(doc: InvoiceDocument) -> list[str]:
     return lines
 
 
-def _overview(groups, t: dict[str, str], money) -> dict:
+def _overview(groups, t: Mapping[str, str], money) -> dict:
     return {
         "title": t["overview"],
         "headers": [t["vehicle"], t["usage"], t["amount"]],
@@ -279,7 +241,7 @@ def _group(doc: InvoiceDocument, group: VehicleGroup, several: bool, t, money) -
     }
 
 
-def _line(doc: InvoiceDocument, line: DocumentLine, t: dict[str, str], money) -> dict:
+def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money) -> dict:
     language = doc.language
     subs = []
     if line.period_start and (line.period_start, line.period_end) != (
@@ -320,7 +282,7 @@ def _line(doc: InvoiceDocument, line: DocumentLine, t: dict[str, str], money) ->
     }
 
 
-def _vat_label(group: documents.VatBreakdown, t: dict[str, str], language: str) -> str:
+def _vat_label(group: documents.VatBreakdown, t: Mapping[str, str], language: str) -> str:
     if group.category == documents.REVERSE_CHARGE:
         return t["reverse_charge"]
     percent = documents.format_percent(group.rate, language)
@@ -329,7 +291,7 @@ def _vat_label(group: documents.VatBreakdown, t: dict[str, str], language: str) 
     return percent
 
 
-def _totals(doc: InvoiceDocument, t: dict[str, str], money) -> list[dict]:
+def _totals(doc: InvoiceDocument, t: Mapping[str, str], money) -> list[dict]:
     rows = [
         {"label": t["total_net"], "amount": money(doc.total_net), "style": "plain"},
         {"label": t["total_vat"], "amount": money(doc.total_vat), "style": "plain"},
@@ -343,7 +305,7 @@ def _totals(doc: InvoiceDocument, t: dict[str, str], money) -> list[dict]:
     return rows
 
 
-def _transfer(doc: InvoiceDocument, t: dict[str, str]) -> dict | None:
+def _transfer(doc: InvoiceDocument, t: Mapping[str, str]) -> dict | None:
     seller = doc.seller
     if doc.is_credit_note or not seller.iban:
         return None

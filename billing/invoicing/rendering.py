@@ -25,41 +25,21 @@ from billing.invoicing.documents import (
     format_unit_price,
     usage_line,
 )
-from billing.invoicing.lines import METRIC_LABELS, SUMMARY_METRICS, UNIT_CODES
+from billing.invoicing.lines import SUMMARY_METRICS, UNIT_CODES
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.money import round_money
 from billing.pricing.totals import Totals
 from billing.settings import SellerSettings
-
-_TERMS = {
-    "fr": {
-        "invoice": "Paiement à {days} jours date de facture, par virement SEPA.",
-        "credit_note": "Avoir déduit de votre prochaine facture, ou remboursé par virement "
-        "sur simple demande.",
-        "discount": "Pas d'escompte pour paiement anticipé.",
-        "reason": "Motif de l'avoir : {reason}",
-        "tier": "{range} à {price}", "free": "{range} offerts", "flat": " + {amount}",
-        "range": "{start}–{end}", "above": "au-delà de {start}",
-    },
-    "en": {
-        "invoice": "Payment within {days} days of the invoice date, by SEPA credit transfer.",
-        "credit_note": "Deducted from your next invoice, or refunded by bank transfer on "
-        "request.",
-        "discount": "No discount for early payment.",
-        "reason": "Reason for this credit note: {reason}",
-        "tier": "{range} at {price}", "free": "{range} free", "flat": " + {amount}",
-        "range": "{start}–{end}", "above": "above {start}",
-    },
-}  # fmt: skip
+from billing.words import words
 
 
 def payment_terms(language: str, days: int) -> str:
     """The payment terms an invoice states (BT-20)."""
-    return _TERMS[language]["invoice"].format(days=days)
+    return words(language).terms["invoice"].format(days=days)
 
 
 def credit_note_terms(language: str) -> str:
-    return _TERMS[language]["credit_note"]
+    return words(language).terms["credit_note"]
 
 
 def invoice_document(invoice: Invoice) -> InvoiceDocument:
@@ -68,7 +48,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         raise ValueError(f"invoice {invoice.id} is a draft: it has no document yet")
     language = invoice.buyer_language or "fr"
     seller = json.loads(invoice.seller or "{}")
-    words = _TERMS[language]
+    terms = words(language).terms
     credited = invoice.credited_invoice
     return InvoiceDocument(
         kind=invoice.kind,
@@ -89,11 +69,11 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         amount_due=round_money(invoice.total_gross, invoice.currency),
         payment_terms=invoice.payment_terms or "",
         late_penalty_rate=seller.get("late_penalty_rate", ""),
-        early_payment_discount=words["discount"],
+        early_payment_discount=terms["discount"],
         preceding_invoice_number=credited.number if credited else None,
         preceding_invoice_date=credited.issue_date if credited else None,
         buyer_reference=invoice.customer_id,
-        notes=(words["reason"].format(reason=invoice.reason),) if invoice.reason else (),
+        notes=(terms["reason"].format(reason=invoice.reason),) if invoice.reason else (),
         usage_summary=_usage_summary(invoice.usage_summary, language),
     )
 
@@ -166,25 +146,25 @@ def _line(line: InvoiceLine, currency: str, language: str) -> DocumentLine:
 
 
 def _tiers(line: InvoiceLine, currency: str, language: str) -> tuple[TierDetail, ...]:
-    words = _TERMS[language]
+    terms = words(language).terms
     details = []
     for tier in json.loads(line.tiers):
         start, unit_price = Decimal(tier["from"]), Decimal(tier["unit_amount"])
         flat = Decimal(tier["flat_amount"])
         start_text = format_quantity(start, None, language)
         if tier["up_to"] is None:
-            span = words["above"].format(start=format_quantity(start, line.unit_code, language))
+            span = terms["above"].format(start=format_quantity(start, line.unit_code, language))
         else:
             end = format_quantity(Decimal(tier["up_to"]), line.unit_code, language)
-            span = words["range"].format(start=start_text, end=end)
+            span = terms["range"].format(start=start_text, end=end)
         if unit_price or flat:
-            label = words["tier"].format(
+            label = terms["tier"].format(
                 range=span, price=format_unit_price(unit_price, currency, language)
             )
             if flat:
-                label += words["flat"].format(amount=format_unit_price(flat, currency, language))
+                label += terms["flat"].format(amount=format_unit_price(flat, currency, language))
         else:
-            label = words["free"].format(range=span)
+            label = terms["free"].format(range=span)
         details.append(
             TierDetail(
                 label=label,
@@ -228,13 +208,13 @@ def _vat_breakdown(invoice: Invoice) -> tuple[VatBreakdown, ...]:
 
 def _usage_summary(summary: str, language: str) -> tuple[tuple[str, str, str], ...]:
     """(vehicle, label, quantity) chips of the PDF; metrics with no usage are left out."""
-    chips = []
+    labels, chips = words(language).metrics, []
     for vehicle_id, metrics in json.loads(summary).items():
         for metric in SUMMARY_METRICS:
             quantity = Decimal(metrics.get(metric, "0"))
             if quantity:
                 text = format_quantity(quantity, UNIT_CODES[metric], language)
-                chips.append((vehicle_id, METRIC_LABELS[language][metric], text))
+                chips.append((vehicle_id, labels[metric], text))
     return tuple(chips)
 
 

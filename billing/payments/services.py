@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -77,6 +78,7 @@ from billing.payments.models import (
 from billing.settings import StripeSettings
 from billing.webhooks.events import INVOICE_PAID, invoice_data
 from billing.webhooks.services import emit_event
+from billing.words import words
 
 log = logging.getLogger(__name__)
 
@@ -291,18 +293,6 @@ def _stripe_customer_id(
 
 # --- what Stripe is told -----------------------------------------------------------------
 
-_WORDS = {
-    "fr": {"invoice": "Facture {number} — usage {period}",
-           "credit_note": "Avoir {number} sur la facture {invoice} — {reason}",
-           "base": "Usage {period} — montant HT, TVA {rate} %",
-           "reverse_charge": "Usage {period} — montant HT, autoliquidation",
-           "vat": "TVA {rate} %"},
-    "en": {"invoice": "Invoice {number} — usage {period}",
-           "credit_note": "Credit note {number} for invoice {invoice} — {reason}",
-           "base": "Usage {period} — net amount, VAT {rate}%",
-           "reverse_charge": "Usage {period} — net amount, reverse charge",
-           "vat": "VAT {rate}%"},
-}  # fmt: skip
 REVERSE_CHARGE = "AE"  # EN 16931 VAT category
 
 
@@ -341,8 +331,8 @@ def credit_note_mirror(note: Invoice) -> CreditNoteMirror:
     )
 
 
-def _words(document: Invoice) -> dict[str, str]:
-    return _WORDS.get(document.buyer_language or "fr", _WORDS["fr"])
+def _words(document: Invoice) -> Mapping[str, str]:
+    return words(document.buyer_language).stripe
 
 
 def _vat_items(document: Invoice) -> tuple[MirroredItem, ...]:
@@ -379,8 +369,7 @@ def minor_units(amount: Decimal, currency: str) -> int:
 
 
 def _format_rate(rate: Decimal, language: str | None) -> str:
-    text = format(rate.normalize(), "f")
-    return text.replace(".", ",") if language != "en" else text
+    return format(rate.normalize(), "f").replace(".", words(language).decimal_point)
 
 
 # --- webhooks ----------------------------------------------------------------------------
