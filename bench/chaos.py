@@ -55,7 +55,6 @@ from bench._support import (
 )
 from billing.api_keys import create_api_key
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.devices.credentials import BrokerAccount, BrokerAccounts, mosquitto_hash
 from billing.invoicing.models import Invoice
 from billing.metering.ingest import IngestConsumer
@@ -68,6 +67,7 @@ from billing.metering.simulator import (
     simulate_fleet,
 )
 from billing.mqtt import BrokerAddress
+from billing.pricing import assignments
 from billing.pricing.commands import load_plan_files
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from billing.settings import IngestSettings
@@ -101,7 +101,7 @@ def seed(url: str, vehicles: int, customers: int) -> tuple[list[str], str]:
     with db.session() as session:
         load_plan_files(session, DEFAULT_PLANS_DIRECTORY)
         for index, vehicle_id in enumerate(vehicle_ids):
-            devices.assign_plan(session, SYSTEM, vehicle_id, PLANS[index % 3], MONTH_START)
+            assignments.assign_plan(session, SYSTEM, vehicle_id, PLANS[index % 3], MONTH_START)
         _key, admin_key = create_api_key(session, "admin", name="chaos")
     db.engine.dispose()
     return vehicle_ids, admin_key

@@ -58,12 +58,13 @@ from bench._support import (
     self_peak_rss_mb,
 )
 from billing.db import bulk_insert
-from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.invoicing import pdf, rendering, services
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.metering.models import TripRecord, UsageDay
 from billing.periods import Period
+from billing.pricing.assignments import PlanAssignment
 from billing.pricing.rating import VehicleUsage, rate_vehicles
 from billing.pricing.services import (
     DEFAULT_PLANS_DIRECTORY,

@@ -44,7 +44,7 @@ from bench._support import (
 )
 from bench.usage import PERIOD, START, analyze, seed, store, time_raw_query, time_rebuild
 from billing.api_keys import create_api_key
-from billing.devices.models import PlanAssignment
+from billing.pricing.assignments import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 
 GOAL_P95_MS = 100

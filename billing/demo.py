@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing import registry_changes
 from billing.api_keys import ApiKey, create_api_key, digest_key
 from billing.auth import SYSTEM
 from billing.devices import services
@@ -28,6 +29,7 @@ from billing.metering.simulator import TYPICAL_FAULTS, SimulationConfig, simulat
 from billing.metering.telemetry import MAX_BATCH
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.settings import Settings
 
@@ -66,14 +68,14 @@ def seed_demo(session: Session, now: dt.datetime) -> bool:
     zone = ZoneInfo(customer.timezone)
     since, _ = Period.containing(demo_backfill_start(now, zone), zone).previous().bounds(zone)
     for vehicle_id in DEMO_VEHICLES:
-        services.enroll_vehicle(
+        registry_changes.enroll_vehicle(
             session,
             SYSTEM,
             {"id": vehicle_id, "fleet_id": fleet.id, "model": "s1",
              "serial": f"S1-{vehicle_id}", "effective_at": since},
             now,
         )  # fmt: skip
-        services.assign_plan(session, SYSTEM, vehicle_id, DEMO_PLAN, since)
+        assignments.assign_plan(session, SYSTEM, vehicle_id, DEMO_PLAN, since)
     return True
 
 

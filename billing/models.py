@@ -10,6 +10,7 @@ from billing.dunning import models as dunning_models  # noqa: F401
 from billing.invoicing import models as invoicing_models  # noqa: F401
 from billing.metering import models as metering_models  # noqa: F401
 from billing.payments import models as payments_models  # noqa: F401
+from billing.pricing import assignments as pricing_assignments  # noqa: F401
 from billing.pricing import models as pricing_models  # noqa: F401
 from billing.spending_caps import models as spending_caps_models  # noqa: F401
 from billing.users import models as users_models  # noqa: F401

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from billing import create_app, migrate
+from billing import create_app, migrate, registry_changes
 from billing.api_keys import create_api_key
 from billing.cli import main
 from billing.db import Database, make_engine
@@ -105,7 +105,7 @@ def registry(session) -> Registry:
         fleet = services.create_fleet(
             session, SYSTEM, {"customer_id": customer.id, "name": f"Fleet {suffix}"}, NOW
         )
-        vehicle = services.register_vehicle(
+        vehicle = registry_changes.register_vehicle(
             session,
             SYSTEM,
             {"id": f"VEH-{suffix}", "fleet_id": fleet.id, "model": "s1", "serial": f"S-{suffix}"},

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from billing import migrate
+from billing import migrate, registry_changes
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services
@@ -48,7 +48,7 @@ def seed_fleet(database: Database, vehicle_ids: list[str]) -> str:
             session, SYSTEM, {"customer_id": customer.id, "name": "Test fleet"}, SEEDED_AT
         )
         for vehicle_id in vehicle_ids:
-            services.register_vehicle(
+            registry_changes.register_vehicle(
                 session,
                 SYSTEM,
                 {"id": vehicle_id, "fleet_id": fleet.id, "model": "s1", "serial": vehicle_id},

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.devices.models import FleetMembership
 from billing.invoicing.models import Invoice
 from billing.invoicing.services import finalize_invoice, generate_invoices
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.settings import Settings, load_settings
 from tests.conftest import Registry
 from tests.rides import at, meter, ride
@@ -51,7 +51,7 @@ def issue_november_invoice(session: Session, registry: Registry, settings: Setti
     for membership in session.scalars(select(FleetMembership)):
         membership.started_at = at("2026-10-01T00:00:00+02:00")
     session.commit()
-    devices.assign_plan(
+    assignments.assign_plan(
         session, SYSTEM, registry.vehicle_id, "urbain", at("2026-11-01T00:00:00+01:00")
     )
     counters = ride(session, registry.vehicle_id, "2026-11-03T08:00:00+01:00", 200, 10, 12)

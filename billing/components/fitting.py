@@ -2,8 +2,8 @@
 registered, and a part fitted by hand. Nothing here commits: the caller's unit of work
 (the registration, a swap) commits or rolls back with it.
 
-The registry (billing.devices.services) calls `fit_from_bom` at registration; this module
-depends on the registry's models only, never on its services.
+A registration (billing.registry_changes) calls `fit_from_bom`; this module depends on the
+registry's models only, never on its services.
 """
 
 from __future__ import annotations

@@ -14,22 +14,20 @@ Rules:
   month's usage belongs to: the difference goes through the adjustment path (adjustment
   lines on the customers' next invoices, a new invoice for a customer who had none), and
   the caller is told which invoices it touches. Months older than the adjustment window
-  could no longer be corrected that way, so such a change is refused.
+  could no longer be corrected that way, so such a change is refused
+  (billing.invoicing.reattribution, applied by billing.registry_changes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
+from billing.devices.models import Fleet, FleetMembership, Vehicle
 from billing.errors import Invalid
-from billing.invoicing.models import BILLED, INVOICE, Invoice
-from billing.periods import Period
 from billing.settings import Settings
 
 
@@ -49,15 +47,6 @@ class MembershipRules:
         )
 
 
-@dataclass(frozen=True)
-class InvoicedMonth:
-    """An issued invoice whose month a membership change re-attributes usage of."""
-
-    customer_id: str
-    period: str
-    invoice_number: str
-
-
 def check_backdate(at: dt.datetime, now: dt.datetime, rules: MembershipRules) -> None:
     """Refuse an effective instant further back than the rules allow (422 `effective_at`)."""
     earliest = now - rules.max_backdate
@@ -71,47 +60,6 @@ def check_backdate(at: dt.datetime, now: dt.datetime, rules: MembershipRules) ->
                 ]
             },
         )
-
-
-def invoiced_months_reached(
-    session: Session,
-    customer_ids: list[str],
-    since: dt.datetime,
-    now: dt.datetime,
-    rules: MembershipRules,
-) -> list[InvoicedMonth]:
-    """The issued invoices of these customers whose month ends after `since`: a change of
-    membership from `since` re-attributes their usage. Refuses (422 `effective_at`) when
-    one of them is older than the adjustment window."""
-    rows = session.execute(
-        select(Invoice.customer_id, Invoice.period, Invoice.number, Customer.timezone)
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .where(
-            Invoice.customer_id.in_(customer_ids),
-            Invoice.kind == INVOICE,
-            Invoice.status.in_(BILLED),
-            Invoice.period_ends_at > since,
-        )
-        .order_by(Invoice.period, Invoice.customer_id)
-    ).all()
-    reached = []
-    for customer_id, period, number, timezone in rows:
-        current = Period.containing(now, ZoneInfo(timezone))
-        oldest = current
-        for _ in range(rules.adjustment_months):
-            oldest = oldest.previous()
-        if Period.parse(period) < oldest:
-            raise Invalid(
-                "invoiced month out of the adjustment window",
-                {
-                    "effective_at": [
-                        f"reaches into {period}, invoiced as {number} and older than the "
-                        f"{rules.adjustment_months} months whose usage can still be adjusted"
-                    ]
-                },
-            )
-        reached.append(InvoicedMonth(customer_id, period, number))
-    return reached
 
 
 def customer_of_fleet(session: Session, fleet_id: str) -> str:

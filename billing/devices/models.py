@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     Text,
@@ -95,34 +94,6 @@ class FleetMembership(Base):
     fleet_id: Mapped[str] = mapped_column(ForeignKey("fleets.id"), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-    vehicle: Mapped[Vehicle] = relationship()
-
-
-class PlanAssignment(Base):
-    """A vehicle's pricing plan from `effective_at` until `ended_at` (open-ended when None).
-
-    Assignments of one vehicle never overlap: a new assignment ends the previous one.
-    """
-
-    __tablename__ = "plan_assignments"
-    __table_args__ = (
-        Index("ix_plan_assignments_vehicle_start", "vehicle_id", "effective_at"),
-        # An assignment names the version it was priced with (price protection: a new
-        # version of the plan does not move existing assignments). Rows from before plans
-        # were stored have no version and are not checked (a NULL column skips the key).
-        ForeignKeyConstraint(
-            ["plan_code", "plan_version"], ["plan_versions.plan_code", "plan_versions.version"]
-        ),
-    )
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"))
-    plan_code: Mapped[str] = mapped_column(String(40))
-    plan_version: Mapped[int | None]
-    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     vehicle: Mapped[Vehicle] = relationship()
 

@@ -1,8 +1,9 @@
-"""Registry services: every change to customers, fleets, vehicles and plan assignments.
+"""Registry services: every change to customers, fleets, vehicles and broker credentials.
 
 Each function is one unit of work: it validates against the rules of the registry, writes,
-and commits. Reads take the caller's `Principal` and see only what its scope allows; what
-lies outside it is reported as not found.
+and commits; the vehicle changes that have consequences elsewhere are the exception (see
+below) and are committed by billing.registry_changes. Reads take the caller's `Principal`
+and see only what its scope allows; what lies outside it is reported as not found.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.access.state import announce_vehicle
 from billing.auth import Principal
-from billing.components.fitting import fit_from_bom
 from billing.devices.credentials import (
     BrokerAccount,
     BrokerAccounts,
@@ -26,11 +25,9 @@ from billing.devices.credentials import (
     new_broker_password,
 )
 from billing.devices.membership import (
-    InvoicedMonth,
     MembershipRules,
     check_backdate,
     customer_of_fleet,
-    invoiced_months_reached,
     membership_in_force,
 )
 from billing.devices.models import (
@@ -38,13 +35,11 @@ from billing.devices.models import (
     Customer,
     Fleet,
     FleetMembership,
-    PlanAssignment,
     Vehicle,
 )
 from billing.errors import Conflict, Invalid, NotFound
 from billing.ids import new_id
 from billing.pagination import Page, paginate
-from billing.pricing.services import assignable_plan_version
 
 # --- visibility -------------------------------------------------------------------------
 
@@ -268,35 +263,34 @@ def _refuse_changes_when_retired(status: str, kind: str, identifier: str) -> Non
 
 
 # --- vehicles ----------------------------------------------------------------------------
+#
+# A vehicle's registration, change and retirement have consequences outside the registry
+# (its parts fitted, its plan ended, access told, invoiced months adjusted): the functions
+# below check and write the registry's part without committing, and
+# billing.registry_changes composes them with those consequences into one unit of work.
 
 
 DEFAULT_RULES = MembershipRules()
 
 
 @dataclass(frozen=True)
-class VehicleChange:
-    """A vehicle after a registration or a change, and the invoiced months whose usage it
-    re-attributes (billed as adjustments on the next invoices)."""
+class Enrollment:
+    """A registration checked against the registry's rules, not written yet: the vehicle
+    joins `fleet` from `since`."""
 
-    vehicle: Vehicle
-    invoiced_months: tuple[InvoicedMonth, ...] = ()
-
-
-def register_vehicle(
-    session: Session, principal: Principal, data: Mapping[str, Any], now: dt.datetime
-) -> Vehicle:
-    """`enroll_vehicle` under the default rules, for callers that want the vehicle only."""
-    return enroll_vehicle(session, principal, data, now).vehicle
+    fleet: Fleet
+    since: dt.datetime
 
 
-def enroll_vehicle(
+def check_enrollment(
     session: Session,
     principal: Principal,
     data: Mapping[str, Any],
     now: dt.datetime,
     rules: MembershipRules = DEFAULT_RULES,
-) -> VehicleChange:
-    """Register a vehicle in a fleet, member from `effective_at` (default now).
+) -> Enrollment:
+    """Check the registration of a vehicle in a fleet, member from `effective_at` (default
+    now).
 
     A past `effective_at` ("in the fleet since") lets the fleet's history be billed; it is
     bounded by `rules.max_backdate`. A registration cannot be scheduled: register now and
@@ -315,76 +309,108 @@ def enroll_vehicle(
             {"effective_at": ["must not be in the future; register now and schedule a move"]},
         )
     check_backdate(since, now, rules)
-    reached = invoiced_months_reached(session, [fleet.customer_id], since, now, rules)
+    return Enrollment(fleet, since)
+
+
+def add_vehicle(
+    session: Session, data: Mapping[str, Any], enrollment: Enrollment, now: dt.datetime
+) -> Vehicle:
+    """Add the vehicle of a checked registration and its first membership; no commit."""
     vehicle = Vehicle(
         id=data["id"],
-        fleet_id=fleet.id,
+        fleet_id=enrollment.fleet.id,
         model=data["model"],
         serial=data["serial"],
-        commissioned_on=data.get("commissioned_on") or since.date(),
+        commissioned_on=data.get("commissioned_on") or enrollment.since.date(),
         notes=data.get("notes", ""),
         created_at=now,
         updated_at=now,
     )
     session.add(vehicle)
-    session.add(FleetMembership(vehicle=vehicle, fleet_id=fleet.id, started_at=since))
-    fit_from_bom(session, vehicle, since, now)  # the parts of its model's BOM, if it has one
-    session.commit()
-    return VehicleChange(vehicle, tuple(reached))
+    session.add(
+        FleetMembership(vehicle=vehicle, fleet_id=enrollment.fleet.id, started_at=enrollment.since)
+    )
+    return vehicle
 
 
-def update_vehicle(
+@dataclass(frozen=True)
+class FleetMove:
+    """A checked move of a vehicle to `fleet` from `at`, ending its open membership
+    `latest`. `reattributed_customers` are the customers whose past usage it moves (the
+    old fleet's and the new one's), empty for a move from now or later."""
+
+    fleet: Fleet
+    latest: FleetMembership
+    at: dt.datetime
+    reattributed_customers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VehicleEdit:
+    """A checked change of a vehicle: its new column values and the move, if any."""
+
+    vehicle: Vehicle
+    columns: Mapping[str, Any]
+    move: FleetMove | None
+
+
+def check_vehicle_edit(
     session: Session,
     principal: Principal,
     vehicle_id: str,
     changes: Mapping[str, Any],
     now: dt.datetime,
     rules: MembershipRules = DEFAULT_RULES,
-) -> VehicleChange:
-    """Change a vehicle's details; a new `fleet_id` moves it from `effective_at` (default
-    now): at once when that instant has come, as a scheduled move otherwise (see
+) -> VehicleEdit:
+    """Check a change of a vehicle's details; a new `fleet_id` moves it from `effective_at`
+    (default now): at once when that instant has come, as a scheduled move otherwise (see
     billing.devices.membership)."""
     vehicle = get_vehicle(session, principal, vehicle_id)
     _refuse_changes_when_retired(vehicle.status, "vehicle", vehicle_id)
-    changes = dict(changes)
-    effective_at = changes.pop("effective_at", None) or now
-    new_fleet_id = changes.pop("fleet_id", None)
-    reached: list[InvoicedMonth] = []
-    latest_fleet_id = _latest_membership(session, vehicle_id).fleet_id
-    if new_fleet_id is not None and new_fleet_id != latest_fleet_id:
-        reached = _move_vehicle(session, principal, vehicle, new_fleet_id, effective_at, now, rules)
-    for column, value in changes.items():
-        setattr(vehicle, column, value)
-    session.commit()
-    return VehicleChange(vehicle, tuple(reached))
+    columns = dict(changes)
+    effective_at = columns.pop("effective_at", None) or now
+    new_fleet_id = columns.pop("fleet_id", None)
+    latest = _latest_membership(session, vehicle_id)
+    move = None
+    if new_fleet_id is not None and new_fleet_id != latest.fleet_id:
+        move = _check_move(session, principal, latest, new_fleet_id, effective_at, now, rules)
+    return VehicleEdit(vehicle, columns, move)
 
 
-def _move_vehicle(
+def _check_move(
     session: Session,
     principal: Principal,
-    vehicle: Vehicle,
+    latest: FleetMembership,
     fleet_id: str,
     at: dt.datetime,
     now: dt.datetime,
     rules: MembershipRules,
-) -> list[InvoicedMonth]:
+) -> FleetMove:
     fleet = _referenced_fleet(session, principal, fleet_id)
-    latest = _latest_membership(session, vehicle.id)
     if at <= latest.started_at:
         raise Invalid(
             "move before the latest membership",
             {"effective_at": [f"must be after {latest.started_at.isoformat()}"]},
         )
     check_backdate(at, now, rules)
-    reached = []
+    customers: tuple[str, ...] = ()
     if at < now:
-        customers = sorted({customer_of_fleet(session, latest.fleet_id), fleet.customer_id})
-        reached = invoiced_months_reached(session, customers, at, now, rules)
-    latest.ended_at = at
-    session.add(FleetMembership(vehicle_id=vehicle.id, fleet_id=fleet.id, started_at=at))
-    if at <= now:
-        vehicle.fleet_id = fleet.id
-    return reached
+        customers = tuple(sorted({customer_of_fleet(session, latest.fleet_id), fleet.customer_id}))
+    return FleetMove(fleet, latest, at, customers)
+
+
+def apply_vehicle_edit(session: Session, edit: VehicleEdit, now: dt.datetime) -> None:
+    """Write a checked change: the move's memberships, then the columns; no commit."""
+    vehicle, move = edit.vehicle, edit.move
+    if move is not None:
+        move.latest.ended_at = move.at
+        session.add(
+            FleetMembership(vehicle_id=vehicle.id, fleet_id=move.fleet.id, started_at=move.at)
+        )
+        if move.at <= now:
+            vehicle.fleet_id = move.fleet.id
+    for column, value in edit.columns.items():
+        setattr(vehicle, column, value)
 
 
 def _latest_membership(session: Session, vehicle_id: str) -> FleetMembership:
@@ -396,121 +422,21 @@ def _latest_membership(session: Session, vehicle_id: str) -> FleetMembership:
     ).one()
 
 
-def retire_vehicle(
-    session: Session, principal: Principal, vehicle_id: str, now: dt.datetime
-) -> Vehicle:
-    """Retire a vehicle: its telemetry is refused from now on, its plan assignment ends and
-    its broker credential is revoked."""
-    vehicle = get_vehicle(session, principal, vehicle_id)
-    if vehicle.status == "retired":
-        return vehicle
+def mark_retired(session: Session, vehicle: Vehicle, now: dt.datetime) -> None:
+    """Retire an active vehicle in the registry: it leaves its fleet now (a move scheduled
+    later will not happen) and its broker credentials are revoked; no commit."""
     vehicle.status, vehicle.retired_at = "retired", now
-    # A move scheduled after now will not happen: the vehicle leaves its fleet now.
     for scheduled in session.scalars(
         select(FleetMembership).where(
-            FleetMembership.vehicle_id == vehicle_id, FleetMembership.started_at > now
+            FleetMembership.vehicle_id == vehicle.id, FleetMembership.started_at > now
         )
     ):
         session.delete(scheduled)
     session.flush()
-    in_force = membership_in_force(session, vehicle_id, now)
+    in_force = membership_in_force(session, vehicle.id, now)
     if in_force is not None:
         in_force.ended_at = now
-    _revoke_active_credentials(session, BrokerCredential.vehicle_id == vehicle_id, now)
-    current = _current_assignment(session, vehicle_id)
-    if current is not None:
-        current.ended_at = max(now, current.effective_at)
-    announce_vehicle(session, vehicle, vehicle.fleet.customer_id, now)  # locked from now
-    session.commit()
-    return vehicle
-
-
-# --- plan assignments --------------------------------------------------------------------
-
-
-def _assignments(vehicle_id: str) -> Select[tuple[PlanAssignment]]:
-    return (
-        select(PlanAssignment)
-        .where(PlanAssignment.vehicle_id == vehicle_id)
-        .order_by(PlanAssignment.effective_at)
-    )
-
-
-def _current_assignment(session: Session, vehicle_id: str) -> PlanAssignment | None:
-    return session.scalars(
-        _assignments(vehicle_id).where(PlanAssignment.ended_at.is_(None))
-    ).first()
-
-
-def list_plan_assignments(
-    session: Session, principal: Principal, vehicle_id: str
-) -> list[PlanAssignment]:
-    get_vehicle(session, principal, vehicle_id)
-    return list(session.scalars(_assignments(vehicle_id)))
-
-
-def assign_plan(
-    session: Session,
-    principal: Principal,
-    vehicle_id: str,
-    plan_code: str,
-    effective_at: dt.datetime,
-    plan_version: int | None = None,
-) -> PlanAssignment:
-    """Put a vehicle on a plan from `effective_at`, ending the assignment in force then.
-
-    History is append-only: an assignment may start only after the latest one started.
-    The assignment records the plan's version (`plan_version`, default the latest) and
-    keeps it when the plan gets new versions; assigning the plan again takes the latest.
-    Unknown and archived plans are refused (422 naming `plan_code`).
-    """
-    vehicle = get_vehicle(session, principal, vehicle_id)
-    if vehicle.status != "active":
-        raise Conflict(f"vehicle {vehicle_id} is retired")
-    version = assignable_plan_version(session, plan_code, plan_version)
-    latest = session.scalars(
-        _assignments(vehicle_id).order_by(None).order_by(PlanAssignment.effective_at.desc())
-    ).first()
-    if latest is not None and effective_at <= latest.effective_at:
-        raise Invalid(
-            "assignment before the latest one",
-            {
-                "effective_at": [
-                    f"must be after {latest.effective_at.isoformat()}, "
-                    f"when plan {latest.plan_code} took effect"
-                ]
-            },
-        )
-    if latest is not None and (latest.ended_at is None or latest.ended_at > effective_at):
-        latest.ended_at = effective_at
-    assignment = PlanAssignment(
-        id=new_id("asg"),
-        vehicle=vehicle,
-        plan_code=plan_code,
-        plan_version=version.version,
-        effective_at=effective_at,
-    )
-    session.add(assignment)
-    session.commit()
-    return assignment
-
-
-def end_plan_assignment(
-    session: Session, principal: Principal, vehicle_id: str, ended_at: dt.datetime
-) -> PlanAssignment:
-    """Take a vehicle off its plan from `ended_at`."""
-    get_vehicle(session, principal, vehicle_id)
-    current = _current_assignment(session, vehicle_id)
-    if current is None:
-        raise Conflict(f"vehicle {vehicle_id} has no plan in force")
-    if ended_at <= current.effective_at:
-        raise Invalid(
-            "end before start",
-            {"ended_at": [f"must be after {current.effective_at.isoformat()}"]},
-        )
-    current.ended_at = ended_at
-    session.commit()
-    return current
+    _revoke_active_credentials(session, BrokerCredential.vehicle_id == vehicle.id, now)
 
 
 # --- broker credentials ------------------------------------------------------------------
@@ -590,8 +516,11 @@ def broker_accounts(session: Session) -> BrokerAccounts:
                 kind=c.kind,
                 username=c.username,
                 password_hash=c.password_hash,
+                # A gateway's credential (no vehicle) names its fleet (kind_matches_owner).
                 vehicle_ids=(
-                    (c.vehicle_id,) if c.vehicle_id else tuple(fleet_vehicles.get(c.fleet_id, ()))
+                    (c.vehicle_id,)
+                    if c.vehicle_id
+                    else tuple(fleet_vehicles.get(c.fleet_id or "", ()))
                 ),
             )
             for c in credentials

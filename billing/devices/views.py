@@ -3,9 +3,11 @@
 from flask import current_app
 from flask.views import MethodView
 
+from billing import registry_changes
 from billing.db import utcnow
 from billing.devices import schemas, services
 from billing.devices.membership import MembershipRules
+from billing.pricing import assignments
 from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint(
@@ -104,7 +106,7 @@ class Vehicles(MethodView):
     @blp.response(201, schemas.VehicleChangeSchema)
     def post(self, data):
         """Register a vehicle, in its fleet from `effective_at` (default now)."""
-        return services.enroll_vehicle(
+        return registry_changes.enroll_vehicle(
             db_session(), current_principal(), data, utcnow(), _membership_rules()
         )
 
@@ -122,7 +124,7 @@ class VehicleResource(MethodView):
     def patch(self, changes, vehicle_id):
         """Change the vehicle; a new `fleet_id` moves it from `effective_at`: at once when
         that instant has come, scheduled otherwise (`fleet_id` changes at the instant)."""
-        return services.update_vehicle(
+        return registry_changes.update_vehicle(
             db_session(), current_principal(), vehicle_id, changes, utcnow(), _membership_rules()
         )
 
@@ -130,7 +132,9 @@ class VehicleResource(MethodView):
     @blp.response(200, schemas.VehicleSchema)
     def delete(self, vehicle_id):
         """Retire the vehicle: its telemetry is refused from now on, its plan ends."""
-        return services.retire_vehicle(db_session(), current_principal(), vehicle_id, utcnow())
+        return registry_changes.retire_vehicle(
+            db_session(), current_principal(), vehicle_id, utcnow()
+        )
 
 
 @blp.route("/vehicles/<vehicle_id>/plan")
@@ -139,14 +143,14 @@ class VehiclePlan(MethodView):
     @blp.response(200, schemas.PlanAssignmentSchema(many=True))
     def get(self, vehicle_id):
         """The vehicle's plan history, oldest first."""
-        return services.list_plan_assignments(db_session(), current_principal(), vehicle_id)
+        return assignments.list_plan_assignments(db_session(), current_principal(), vehicle_id)
 
     @roles("admin")
     @blp.arguments(schemas.PlanAssignmentSchema)
     @blp.response(201, schemas.PlanAssignmentSchema)
     def post(self, data, vehicle_id):
         """Put the vehicle on a plan from `effective_at`; the plan in force then ends."""
-        return services.assign_plan(
+        return assignments.assign_plan(
             db_session(), current_principal(), vehicle_id, data["plan_code"], data["effective_at"]
         )
 
@@ -155,7 +159,7 @@ class VehiclePlan(MethodView):
     @blp.response(200, schemas.PlanAssignmentSchema)
     def delete(self, data, vehicle_id):
         """Take the vehicle off its plan from `ended_at`."""
-        return services.end_plan_assignment(
+        return assignments.end_plan_assignment(
             db_session(), current_principal(), vehicle_id, data["ended_at"]
         )
 

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from billing.devices.models import Customer, Fleet, FleetMembership, PlanAssignment, Vehicle
+from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.metering import usage
 from billing.metering.models import MeteringQueue, Reading, TripRecord, UsageBucket, UsageDay
 from billing.periods import local_day_bounds, local_days, vehicle_days
+from billing.pricing.assignments import PlanAssignment
 
 ZERO = Decimal(0)
 

@@ -9,7 +9,8 @@ again harmless.
 
 Assignments keep the version they were made on (price protection, as a contract would):
 a new version reaches a vehicle only when it is assigned again, or when
-`migrate_plan_assignments` moves every vehicle on the plan from a chosen date.
+`billing.pricing.assignments.migrate_plan_assignments` moves every vehicle on the plan
+from a chosen date.
 
 Every function that changes plans commits, as one unit of work, except `lock_plan_version`:
 its lock must commit or roll back with the usage it was taken for.
@@ -29,9 +30,7 @@ from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
-from billing.devices.models import PlanAssignment
 from billing.errors import Conflict, Invalid, NotFound
-from billing.ids import new_id
 from billing.pagination import Page, paginate
 from billing.periods import Period
 from billing.pricing import plans
@@ -238,48 +237,6 @@ def assignable_plan_version(session: Session, code: str, version: int | None = N
             "unknown plan version", {"plan_version": [f"{code} has no version {version}"]}
         )
     return found
-
-
-def migrate_plan_assignments(
-    session: Session, code: str, effective_at: dt.datetime
-) -> list[PlanAssignment]:
-    """Move the vehicles on an older version of plan `code` to its latest from `effective_at`.
-
-    Each vehicle whose plan in force is an older version of this plan, and began before
-    `effective_at`, gets a new assignment to the latest version from `effective_at`, the
-    old one ending then, exactly as assigning the plan again would. Vehicles already on
-    the latest version, or whose assignment begins later, are left as they are. Returns
-    the new assignments, by vehicle id.
-    """
-    plan = get_plan(session, code)
-    if plan.archived_at is not None:
-        raise Conflict(f"plan {code} is archived; assign its vehicles another plan")
-    latest = _latest_version(session, code)
-    in_force = session.scalars(
-        select(PlanAssignment)
-        .where(
-            PlanAssignment.plan_code == code,
-            PlanAssignment.plan_version < latest.version,
-            PlanAssignment.ended_at.is_(None),
-            PlanAssignment.effective_at < effective_at,
-        )
-        .order_by(PlanAssignment.vehicle_id)
-    ).all()
-    moved = []
-    for assignment in in_force:
-        assignment.ended_at = effective_at
-        moved.append(
-            PlanAssignment(
-                id=new_id("asg"),
-                vehicle_id=assignment.vehicle_id,
-                plan_code=code,
-                plan_version=latest.version,
-                effective_at=effective_at,
-            )
-        )
-    session.add_all(moved)
-    session.commit()
-    return moved
 
 
 def load_plans_from_directory(

@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from billing.db import utcnow
 from billing.devices.schemas import PlanAssignmentSchema
-from billing.pricing import schemas, services
+from billing.pricing import assignments, schemas, services
 from billing.web import Blueprint, db_session, page_body, page_schema, roles
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="Pricing plans")
@@ -82,4 +82,4 @@ class PlanMigration(MethodView):
     def post(self, data, code):
         """Move every vehicle on an older version of the plan to its latest version from
         `effective_at`; returns the new assignments."""
-        return services.migrate_plan_assignments(db_session(), code, data["effective_at"])
+        return assignments.migrate_plan_assignments(db_session(), code, data["effective_at"])

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from billing import registry_changes
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.devices.models import Customer, FleetMembership
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rendering import seller_json
@@ -19,6 +19,7 @@ from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.settings import load_settings
 from tests.conftest import NOW
 
@@ -80,7 +81,7 @@ def held_since_october(session) -> None:
 
 
 def add_vehicle(session, fleet_id: str, vehicle_id: str) -> str:
-    devices.register_vehicle(
+    registry_changes.register_vehicle(
         session,
         SYSTEM,
         {"id": vehicle_id, "fleet_id": fleet_id, "model": "s1", "serial": vehicle_id},
@@ -91,7 +92,7 @@ def add_vehicle(session, fleet_id: str, vehicle_id: str) -> str:
 
 
 def assign(session, vehicle_id: str, plan_code: str, start: str) -> None:
-    devices.assign_plan(session, SYSTEM, vehicle_id, plan_code, at(start))
+    assignments.assign_plan(session, SYSTEM, vehicle_id, plan_code, at(start))
 
 
 @dataclass

@@ -10,8 +10,8 @@ import pytest
 
 from billing.auth import SYSTEM
 from billing.components import costs, services
-from billing.devices import services as registry_services
 from billing.periods import Period
+from billing.pricing import assignments
 from tests.conftest import NOW, auth
 from tests.integration.components import fitted, load_example_bom, register_s1
 from tests.rides import at, meter, ride
@@ -25,9 +25,7 @@ def october(session, registry, example_plans):
     swapped as worn on the 10th, 50 km (1 trip, 1 kWh) on the 20th."""
     load_example_bom(session)
     register_s1(session, registry.fleet_id, "S1-C", "2026-10-01T00:00:00+02:00")
-    registry_services.assign_plan(
-        session, SYSTEM, "S1-C", "urbain", at("2026-10-01T00:00:00+02:00")
-    )
+    assignments.assign_plan(session, SYSTEM, "S1-C", "urbain", at("2026-10-01T00:00:00+02:00"))
     ride(session, "S1-C", "2026-10-02T09:00:00+02:00", km=100, trips=2, kwh=2)
     services.swap_component(
         session, SYSTEM, fitted(session, "S1-C", "tyre-front").id,

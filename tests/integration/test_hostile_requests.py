@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.devices.models import Customer, FleetMembership
+from billing.pricing import assignments
 from billing.pricing.services import create_plan
 from billing.web import MAX_JSON_DEPTH
 from tests.conftest import NOW, auth, customer_payload
@@ -415,7 +415,9 @@ def test_a_statement_csv_writes_formulas_as_text(client, session, keys, registry
     for membership in session.scalars(select(FleetMembership)):
         membership.started_at = at("2026-09-01T00:00:00+02:00")
     session.commit()
-    devices.assign_plan(session, SYSTEM, registry.vehicle_id, "piege", at("2026-10-01T00:00:00Z"))
+    assignments.assign_plan(
+        session, SYSTEM, registry.vehicle_id, "piege", at("2026-10-01T00:00:00Z")
+    )
     ride(session, registry.vehicle_id, "2026-10-03T07:00:00+02:00", km=10, trips=2, kwh=1)
     meter(session)
 

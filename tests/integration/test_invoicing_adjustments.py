@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.invoicing import credit_notes, services
 from billing.periods import Period
+from billing.pricing import assignments
 from tests.integration.invoicing import (
     CLOSED,
     DUE,
@@ -84,7 +84,7 @@ def test_less_usage_than_billed_gives_a_negative_adjustment(
     session, settings, fleet, november_issued
 ):
     # The Liberté contract ended on 26 November, recorded late: 10 days, not 15.
-    devices.end_plan_assignment(session, SYSTEM, fleet.liberte, at("2026-11-26T00:00:00+01:00"))
+    assignments.end_plan_assignment(session, SYSTEM, fleet.liberte, at("2026-11-26T00:00:00+01:00"))
 
     services.generate_invoices(session, DECEMBER, DECEMBER_CLOSED, settings=settings)
 

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.devices import services as devices
 from billing.invoicing import services
 from billing.invoicing.models import Invoice
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.scheduler import jobs, run_under_lease
 from billing.settings import load_settings
@@ -27,7 +27,7 @@ def on_urbain_since(database, vehicle_ids: list[str], start: dt.datetime) -> Non
     with database.session() as session:
         load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, SEEDED_AT)
         for vehicle_id in vehicle_ids:
-            devices.assign_plan(session, SYSTEM, vehicle_id, "urbain", start)
+            assignments.assign_plan(session, SYSTEM, vehicle_id, "urbain", start)
 
 
 def test_a_period_is_run_finalized_and_exported_from_the_command_line(

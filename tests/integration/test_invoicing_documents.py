@@ -19,6 +19,7 @@ from billing.invoicing.models import Invoice
 from billing.invoicing.pdf import render_facturx_pdf, render_pdf
 from billing.invoicing.validation import schematron_failures, xsd_errors
 from billing.periods import Period
+from billing.pricing import assignments
 from tests.integration.invoicing import (
     CLOSED,
     DUE,
@@ -56,7 +57,7 @@ def every_kind(session, settings, fleet) -> dict[str, Invoice]:
     # After November is issued: 20 km more on Liberté, and the Urbain contract of VEH-A
     # recorded as ended on the 20th (fewer days of its fee).
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
-    devices.end_plan_assignment(
+    assignments.end_plan_assignment(
         session, SYSTEM, fleet.urbain, dt.datetime(2026, 11, 19, 23, 0, tzinfo=dt.UTC)
     )
     services.generate_invoices(session, DECEMBER, DECEMBER_CLOSED, settings=settings)

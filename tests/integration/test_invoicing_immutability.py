@@ -17,6 +17,7 @@ from billing.invoicing import credit_notes, rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.pricing import services as plans
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from tests.integration.invoicing import CLOSED, DUE, NOVEMBER, at, invoice_of, november_rides, ride
@@ -69,10 +70,14 @@ def act(session, app_settings, fleet, invoice_id: str, action: tuple) -> None:
     elif name == "edit_plan":
         plans.update_plan(session, "urbain", urbain_with_fee(args[0]), LATER)
     elif name == "migrate_plan":
-        plans.migrate_plan_assignments(session, "urbain", at(f"2026-11-{args[0]:02d}T12:00:00Z"))
+        assignments.migrate_plan_assignments(
+            session, "urbain", at(f"2026-11-{args[0]:02d}T12:00:00Z")
+        )
     elif name == "end_plan":
         vehicle, day = args
-        devices.end_plan_assignment(session, SYSTEM, vehicle, at(f"2026-11-{day:02d}T12:00:00Z"))
+        assignments.end_plan_assignment(
+            session, SYSTEM, vehicle, at(f"2026-11-{day:02d}T12:00:00Z")
+        )
     elif name == "edit_customer":
         devices.update_customer(session, SYSTEM, fleet.customer_id, {"name": args[0]})
     elif name == "move_customer_to_germany":

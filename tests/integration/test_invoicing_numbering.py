@@ -12,11 +12,11 @@ from sqlalchemy import select
 from billing import migrate
 from billing.auth import SYSTEM
 from billing.db import Database
-from billing.devices import services as devices
 from billing.invoicing import services
 from billing.invoicing.models import Invoice
 from billing.invoicing.numbering import format_number
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.settings import load_settings
 from tests.databases import SEEDED_AT, seed_fleet
@@ -47,7 +47,7 @@ def forty_customers(database_url: str) -> None:
     with database.session() as session:
         load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, SEEDED_AT)
         for n in range(INVOICES):
-            devices.assign_plan(session, SYSTEM, f"NUM-{n:02d}", "urbain", SEEDED_AT)
+            assignments.assign_plan(session, SYSTEM, f"NUM-{n:02d}", "urbain", SEEDED_AT)
     database.engine.dispose()
 
 

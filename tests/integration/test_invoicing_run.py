@@ -213,7 +213,7 @@ def test_statements_computed_together_equal_each_customers_own(session, fleet):
 def test_refreshing_a_draft_follows_the_data_and_discards_it_when_nothing_is_left(
     session, settings, fleet
 ):
-    from billing.devices.models import PlanAssignment
+    from billing.pricing.assignments import PlanAssignment
     from tests.integration.invoicing import ride
 
     november_rides(session, fleet)

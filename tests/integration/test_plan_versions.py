@@ -10,10 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from billing.auth import SYSTEM
-from billing.devices.models import PlanAssignment
-from billing.devices.services import assign_plan
 from billing.errors import NotFound
 from billing.pricing import services
+from billing.pricing.assignments import PlanAssignment, assign_plan
 from billing.pricing.plans import parse_plan
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from tests.conftest import NOW, auth

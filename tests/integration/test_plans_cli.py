@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from billing.db import Database, utcnow
 from billing.demo import DEMO_VEHICLES, seed_demo
-from billing.devices.models import PlanAssignment
 from billing.pricing import services
+from billing.pricing.assignments import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 
 

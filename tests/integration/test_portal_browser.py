@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from billing import create_app
+from billing import create_app, registry_changes
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services as devices
@@ -28,6 +28,7 @@ from billing.invoicing.models import Invoice, InvoiceFile
 from billing.invoicing.services import finalize_invoice, generate_invoices
 from billing.periods import Period
 from billing.portal.formatting import money
+from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.settings import load_settings
 from billing.statements.services import get_statement
@@ -74,13 +75,13 @@ def seed(database: Database, settings) -> dict[str, str]:
                 session, SYSTEM, {"customer_id": customer.id, "name": f"Flotte {suffix}"}, DUE
             )
             since = at("2026-10-01T00:00:00+02:00")
-            devices.enroll_vehicle(
+            registry_changes.enroll_vehicle(
                 session, SYSTEM,
                 {"id": f"MOB-{suffix}", "fleet_id": fleet.id, "model": "s1",
                  "serial": f"S1-{suffix}", "effective_at": since},
                 DUE,
             )  # fmt: skip
-            devices.assign_plan(session, SYSTEM, f"MOB-{suffix}", "urbain", since)
+            assignments.assign_plan(session, SYSTEM, f"MOB-{suffix}", "urbain", since)
             ids[suffix] = (customer.id, fleet.id)
         counters = ride(session, "MOB-A", "2026-11-03", 200, 10, 12, (1_000_000, 50_000))
         ride(session, "MOB-A", "2026-12-02", 30, 3, 2, counters)

@@ -3,7 +3,8 @@ plan assignments, with validation errors that name the faulty field."""
 
 from sqlalchemy import select
 
-from billing.devices.models import FleetMembership, PlanAssignment
+from billing.devices.models import FleetMembership
+from billing.pricing.assignments import PlanAssignment
 from tests.conftest import auth, customer_payload
 
 

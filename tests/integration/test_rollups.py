@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from billing.auth import SYSTEM
-from billing.devices.services import register_vehicle
 from billing.metering import rollups
 from billing.metering.models import (
     AnomalyRecord,
@@ -25,6 +24,7 @@ from billing.metering.rebuild import drift, expected_rollups, stored_rollups, ve
 from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
+from billing.registry_changes import register_vehicle
 from tests.conftest import NOW
 
 PARIS = "Europe/Paris"

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import FleetMembership
+from billing.pricing import assignments
 from tests.conftest import NOW, auth
 from tests.rides import at, meter, ride
 
@@ -27,7 +29,7 @@ def october_customer(session, registry, example_plans):
     - VEH-A3 on flotte-pro all month: 600 + 517 = 1117 km.
     """
     for vehicle_id in ("VEH-A2", "VEH-A3"):
-        devices.register_vehicle(
+        registry_changes.register_vehicle(
             session, SYSTEM,
             {"id": vehicle_id, "fleet_id": registry.fleet_id, "model": "s1", "serial": vehicle_id},
             NOW,
@@ -36,10 +38,12 @@ def october_customer(session, registry, example_plans):
         membership.started_at = at("2026-09-01T00:00:00+02:00")
     session.commit()
     month = at("2026-10-01T00:00:00+02:00")
-    devices.assign_plan(session, SYSTEM, "VEH-A", "urbain", month)
-    devices.assign_plan(session, SYSTEM, "VEH-A2", "urbain", month)
-    devices.assign_plan(session, SYSTEM, "VEH-A2", "flotte-pro", at("2026-10-11T00:00:00+02:00"))
-    devices.assign_plan(session, SYSTEM, "VEH-A3", "flotte-pro", month)
+    assignments.assign_plan(session, SYSTEM, "VEH-A", "urbain", month)
+    assignments.assign_plan(session, SYSTEM, "VEH-A2", "urbain", month)
+    assignments.assign_plan(
+        session, SYSTEM, "VEH-A2", "flotte-pro", at("2026-10-11T00:00:00+02:00")
+    )
+    assignments.assign_plan(session, SYSTEM, "VEH-A3", "flotte-pro", month)
     ride(session, "VEH-A", "2026-10-03T07:00:00+02:00", km=260, trips=12, kwh=15)
     counters = ride(session, "VEH-A2", "2026-10-04T07:00:00+02:00", km=120, trips=4, kwh=8)
     ride(

@@ -6,9 +6,9 @@ import datetime as dt
 from sqlalchemy import select
 
 from billing.auth import SYSTEM
-from billing.devices import services as devices
 from billing.devices.models import Fleet
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.statements.services import get_statement
 from tests.databases import SEEDED_AT, seed_fleet
@@ -21,8 +21,8 @@ def seed_october(database) -> str:
     fleet_id = seed_fleet(database, ["CLI-1", "CLI-2"])
     with database.session() as session:
         load_plans_from_directory(session, DEFAULT_PLANS_DIRECTORY, SEEDED_AT)
-        devices.assign_plan(session, SYSTEM, "CLI-1", "urbain", SEEDED_AT)
-        devices.assign_plan(session, SYSTEM, "CLI-2", "flotte-pro", SEEDED_AT)
+        assignments.assign_plan(session, SYSTEM, "CLI-1", "urbain", SEEDED_AT)
+        assignments.assign_plan(session, SYSTEM, "CLI-2", "flotte-pro", SEEDED_AT)
         ride(session, "CLI-1", "2026-10-03T07:00:00+02:00", km=260, trips=12, kwh=15)
         ride(session, "CLI-2", "2026-10-05T06:00:00+02:00", km=1200, trips=24, kwh=40)
         meter(session)

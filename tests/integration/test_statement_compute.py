@@ -8,6 +8,7 @@ from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import Customer
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.statements.compute import compute_statement
 from tests.integration.invoicing import at, held_since_october, meter, ride
 
@@ -22,7 +23,7 @@ def november_fleet(session, registry, example_plans):
 
 def test_a_month_on_urbain_is_priced_to_the_cent(session, november_fleet):
     vehicle = november_fleet.vehicle_id
-    devices.assign_plan(session, SYSTEM, vehicle, "urbain", at("2026-11-01T00:00:00+01:00"))
+    assignments.assign_plan(session, SYSTEM, vehicle, "urbain", at("2026-11-01T00:00:00+01:00"))
     counters = ride(session, vehicle, "2026-11-03", 200, 10, 12, (1_000_000, 50_000))
     ride(session, vehicle, "2026-11-04", 112, 8, 9, counters)
     meter(session)
@@ -50,7 +51,7 @@ def test_a_german_business_customer_is_invoiced_under_reverse_charge(session, no
         session, SYSTEM, november_fleet.customer_id,
         {"vat_number": "DE123456789", "address": {"country": "DE", "city": "Berlin"}},
     )  # fmt: skip
-    devices.assign_plan(
+    assignments.assign_plan(
         session, SYSTEM, november_fleet.vehicle_id, "urbain", at("2026-11-01T00:00:00+01:00")
     )
     customer = session.get(Customer, november_fleet.customer_id)

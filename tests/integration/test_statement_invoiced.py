@@ -119,14 +119,14 @@ def test_a_vehicle_usage_counts_the_bucket_in_progress_from_the_local_month_star
 def test_the_terminal_statement_marks_an_amount_set_by_a_prorated_maximum(
     session, registry, example_plans
 ):
-    from billing.devices import services as devices
+    from billing.pricing import assignments
     from billing.statements.commands import CLAMP_LEGEND, render_statement
     from tests.integration.invoicing import at
     from tests.rides import meter
     from tests.rides import ride as trips
 
     # Urbain caps trips at 30.00 a month: 4 of November's 30 days cap them at 4.00.
-    devices.assign_plan(
+    assignments.assign_plan(
         session, SYSTEM, registry.vehicle_id, "urbain", at("2026-11-27T00:00:00+01:00")
     )
     trips(session, registry.vehicle_id, "2026-11-28T08:00:00+01:00", 60, 60, 1)

@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import FleetMembership
 from billing.periods import Period
+from billing.pricing import assignments
 from billing.statements.projection import METHOD, NOT_ENOUGH_DATA
 from billing.statements.services import get_statement
 from tests.rides import at, meter, ride, store
@@ -26,7 +28,7 @@ def customer(session, registry, example_plans):
     for membership in session.scalars(select(FleetMembership)):
         membership.started_at = at("2026-10-01T00:00:00+02:00")
     session.commit()
-    devices.assign_plan(session, SYSTEM, "VEH-A", "urbain", at("2026-11-01T00:00:00+01:00"))
+    assignments.assign_plan(session, SYSTEM, "VEH-A", "urbain", at("2026-11-01T00:00:00+01:00"))
     return registry.customer_id
 
 
@@ -111,14 +113,16 @@ def test_at_the_end_of_the_month_the_projection_meets_the_closed_statement(sessi
 def test_a_scheduled_plan_change_and_a_pool_are_followed_by_the_projection(
     session, customer, registry
 ):
-    devices.register_vehicle(
+    registry_changes.register_vehicle(
         session, SYSTEM,
         {"id": "VEH-A2", "fleet_id": registry.fleet_id, "model": "s1", "serial": "VEH-A2"},
         at("2026-10-01T00:00:00+02:00"),
     )  # fmt: skip
-    devices.assign_plan(session, SYSTEM, "VEH-A2", "flotte-pro", at("2026-11-01T00:00:00+01:00"))
+    assignments.assign_plan(
+        session, SYSTEM, "VEH-A2", "flotte-pro", at("2026-11-01T00:00:00+01:00")
+    )
     # Decided on the 12th: VEH-A moves to the pooled plan on the 21st.
-    devices.assign_plan(session, SYSTEM, "VEH-A", "flotte-pro", at("2026-11-21T00:00:00+01:00"))
+    assignments.assign_plan(session, SYSTEM, "VEH-A", "flotte-pro", at("2026-11-21T00:00:00+01:00"))
     ride(session, "VEH-A", "2026-11-03T07:00:00+01:00", km=150, trips=5, kwh=10)
     ride(session, "VEH-A2", "2026-11-04T06:00:00+01:00", km=900, trips=18, kwh=60)
     meter(session)
@@ -148,12 +152,12 @@ def test_a_scheduled_plan_change_and_a_pool_are_followed_by_the_projection(
 def test_a_vehicle_with_less_than_a_day_of_history_is_not_extrapolated(session, customer, registry):
     ride_half_a_month(session)
     joined = MIDDLE - dt.timedelta(hours=6)
-    devices.register_vehicle(
+    registry_changes.register_vehicle(
         session, SYSTEM,
         {"id": "VEH-A2", "fleet_id": registry.fleet_id, "model": "s1", "serial": "VEH-A2"},
         joined,
     )  # fmt: skip
-    devices.assign_plan(session, SYSTEM, "VEH-A2", "urbain", joined)
+    assignments.assign_plan(session, SYSTEM, "VEH-A2", "urbain", joined)
     ride(session, "VEH-A2", "2026-11-15T19:00:00+01:00", km=30, trips=3, kwh=2)
     meter(session)
     projection = get_statement(session, SYSTEM, customer, None, MIDDLE).projection

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from billing import registry_changes
 from billing.devices import services as devices
 from billing.metering.models import MeteringQueue, Reading, RejectedMessage
 from billing.metering.services import (
@@ -158,7 +159,7 @@ def test_telemetry_of_an_unknown_vehicle_is_kept_and_replayed_once_registered(se
     )
     assert (still.status, still.replay_count, again.stored) == ("pending", 1, 0)
     vehicle = {"id": "NEW-7", "fleet_id": registry.fleet_id, "model": "s1", "serial": "N7"}
-    devices.register_vehicle(session, SYSTEM, vehicle, NOW)
+    registry_changes.register_vehicle(session, SYSTEM, vehicle, NOW)
     replayed, outcome = replay_rejected_message(
         session, rejected_id, NOW, directory=directory, max_future_seconds=3600
     )
@@ -167,7 +168,9 @@ def test_telemetry_of_an_unknown_vehicle_is_kept_and_replayed_once_registered(se
 
 
 def test_readings_after_retirement_are_refused_and_earlier_ones_kept(session, registry):
-    devices.retire_vehicle(session, SYSTEM, registry.vehicle_id, NOW - dt.timedelta(minutes=30))
+    registry_changes.retire_vehicle(
+        session, SYSTEM, registry.vehicle_id, NOW - dt.timedelta(minutes=30)
+    )
     document = [reading("before", 10), reading("after", 45)]
     outcome = store(session, message(registry.vehicle_id, document))
     assert outcome.stored == 1

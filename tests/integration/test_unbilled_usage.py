@@ -5,7 +5,7 @@ the vehicle's fleet."""
 import pytest
 
 from billing.auth import SYSTEM
-from billing.devices import services as devices
+from billing.pricing import assignments
 from tests.conftest import auth
 from tests.integration.invoicing import at
 from tests.rides import meter, ride
@@ -21,7 +21,7 @@ def rode(session, registry, example_plans):
     counters = ride(session, registry.vehicle_id, "2026-11-17T08:00:00+01:00", 7, 1, 1, counters)
     ride(session, registry.vehicle_id, "2026-11-22T08:00:00+01:00", 30, 2, 2, counters)
     ride(session, registry.other_vehicle_id, "2026-11-16T08:00:00+01:00", 5, 1, 1)
-    devices.assign_plan(
+    assignments.assign_plan(
         session, SYSTEM, registry.vehicle_id, "urbain", at("2026-11-20T00:00:00+01:00")
     )
     meter(session)
