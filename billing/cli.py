@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import click
@@ -24,6 +26,10 @@ from billing.pricing.commands import describe, load_plan_files, plans
 from billing.simulate_cli import simulate
 from billing.statements.commands import statement
 from billing.users.commands import users
+
+if TYPE_CHECKING:
+    from billing.broker import EmbeddedBroker
+    from billing.supervisor import Supervisor
 
 
 @click.group()
@@ -186,16 +192,46 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
 def run(app: AppContext, no_simulator: bool) -> None:
     """Run everything on this machine: migrate, seed a demo, start the broker (unless
     MQTT_URL is set), the ingest, the scheduler and the simulator, and serve the API."""
+    demo = _prepare_demo(app)
+    broker = _broker_for_run(app)
+    children = _start_children(app, broker, simulator=not no_simulator)
+    port = free_port(app.settings.http_host, app.settings.http_port)
+    _print_addresses(app, port, demo, broker, children)
+    _serve_until_stopped(app, port, children.supervisor, broker)
+
+
+@dataclass(frozen=True)
+class DemoAccess:
+    """How a newcomer gets into the demo: the admin key and the demo users' e-mails
+    (a customer contact, then finance)."""
+
+    admin_key: str
+    user_emails: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class RunBroker:
+    """The broker of `billing run`: the embedded one it started (None when MQTT_URL names
+    one), the ingest's URL to it and the MQTT protocol to speak ("5" or "3.1.1")."""
+
+    embedded: EmbeddedBroker | None
+    url: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Children:
+    """The supervised processes of `billing run` and the port of the ingest's metrics."""
+
+    supervisor: Supervisor
+    metrics_port: int
+
+
+def _prepare_demo(app: AppContext) -> DemoAccess:
+    """Migrate, load the example plans, seed the demo once (its previous month invoiced)."""
     from billing import migrate
-    from billing.demo import (
-        DEMO_VEHICLES,
-        demo_admin_key,
-        demo_users,
-        seed_demo,
-        seed_demo_history,
-    )
+    from billing.demo import demo_admin_key, demo_users, seed_demo, seed_demo_history
     from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
-    from billing.supervisor import Supervisor
 
     settings = app.settings
     migrate.upgrade(app.database.engine)
@@ -209,45 +245,68 @@ def run(app: AppContext, no_simulator: bool) -> None:
                 click.echo(f"invoiced the demo's previous month: {number}", err=True)
         key = demo_admin_key(session, settings.data_dir)
         demo_emails = demo_users(session, utcnow())
-    broker, mqtt_url, protocol = _broker_for_run(app)
+    return DemoAccess(key, demo_emails)
+
+
+def _start_children(app: AppContext, broker: RunBroker, *, simulator: bool) -> Children:
+    """Start the ingest, the scheduler and (on the embedded broker) the demo simulator,
+    watched: a child that keeps dying stops `billing run`."""
+    from billing.demo import DEMO_VEHICLES
+    from billing.supervisor import Supervisor
+
+    settings = app.settings
     environment = {
         "DATABASE_URL": settings.effective_database_url,
-        "MQTT_URL": mqtt_url,
+        "MQTT_URL": broker.url,
         "BILLING_DATA_DIR": str(settings.data_dir.resolve()),
     }
     supervisor = Supervisor(
         settings.data_dir / "logs", on_give_up=lambda _child: os.kill(os.getpid(), signal.SIGTERM)
     )
     metrics_port = free_port(settings.http_host, 0)
-    ingest_args = ["ingest", "--protocol", protocol, "--metrics-port", str(metrics_port)]
+    ingest_args = ["ingest", "--protocol", broker.protocol, "--metrics-port", str(metrics_port)]
     supervisor.add("ingest", ingest_args, environment)
     supervisor.add("scheduler", ["schedule"], environment)
-    if not no_simulator and broker is not None:
-        supervisor.add("simulator", _demo_simulation(DEMO_VEHICLES, broker, protocol), environment)
+    if simulator and broker.embedded is not None:
+        simulation = _demo_simulation(DEMO_VEHICLES, broker.embedded, broker.protocol)
+        supervisor.add("simulator", simulation, environment)
     supervisor.start_watching()
-    port = free_port(settings.http_host, settings.http_port)
+    return Children(supervisor, metrics_port)
+
+
+def _print_addresses(
+    app: AppContext, port: int, demo: DemoAccess, broker: RunBroker, children: Children
+) -> None:
+    settings = app.settings
     click.echo(f"Billing API:  http://{settings.http_host}:{port}")
-    click.echo(f"Admin key:    {key}")
+    click.echo(f"Admin key:    {demo.admin_key}")
     pages_url = settings.portal.base_url or f"http://{settings.http_host}:{port}"
-    for label, email in zip(("Customer page:", "Finance page: "), demo_emails, strict=True):
+    for label, email in zip(("Customer page:", "Finance page: "), demo.user_emails, strict=True):
         click.echo(f"{label} {_sign_in_link(app, email, pages_url)}")
-    click.echo(f"MQTT broker:  {broker.address.url if broker else mqtt_url}")
-    click.echo(f"Ingest stats: http://127.0.0.1:{metrics_port}/metrics")
+    click.echo(f"MQTT broker:  {broker.embedded.address.url if broker.embedded else broker.url}")
+    click.echo(f"Ingest stats: http://127.0.0.1:{children.metrics_port}/metrics")
     click.echo(f"Logs:         {settings.data_dir / 'logs'}")
     click.echo(
-        f"Try:          curl -H 'Authorization: Bearer {key}' "
+        f"Try:          curl -H 'Authorization: Bearer {demo.admin_key}' "
         f"http://{settings.http_host}:{port}/api/v1/customers"
     )
+
+
+def _serve_until_stopped(
+    app: AppContext, port: int, supervisor: Supervisor, broker: RunBroker
+) -> None:
+    """Serve the API until interrupted (or a child gives up), then stop the children and
+    the embedded broker; fail naming the child that could not come up."""
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _serve_http(app, settings.http_host, port, threads=8)
+        _serve_http(app, app.settings.http_host, port, threads=8)
     except KeyboardInterrupt:
         pass
     finally:
         click.echo("stopping…", err=True)
         supervisor.stop()
-        if broker is not None:
-            broker.stop()
+        if broker.embedded is not None:
+            broker.embedded.stop()
     if supervisor.gave_up is not None:
         child = supervisor.gave_up
         raise click.ClickException(
@@ -269,24 +328,24 @@ def _interrupt(*_args: object) -> None:
     raise KeyboardInterrupt
 
 
-def _broker_for_run(app: AppContext):
+def _broker_for_run(app: AppContext) -> RunBroker:
     """The embedded broker and the ingest's URL to it, or MQTT_URL's broker as it is."""
     import paho.mqtt.client as mqtt
 
     from billing.broker import EmbeddedBroker, registry_accounts
 
     if app.settings.mqtt_url:
-        return None, app.settings.mqtt_url, "5"
+        return RunBroker(None, app.settings.mqtt_url, "5")
     broker = EmbeddedBroker.start(app.settings, registry_accounts(app.database))
     address = broker.address
     url = (
         f"mqtt://{quote(address.username or '', safe='')}:{quote(address.password or '', safe='')}"
         f"@{address.host}:{address.port}"
     )
-    return broker, url, "5" if broker.protocol == mqtt.MQTTv5 else "3.1.1"
+    return RunBroker(broker, url, "5" if broker.protocol == mqtt.MQTTv5 else "3.1.1")
 
 
-def _demo_simulation(vehicle_ids: list[str], broker, protocol: str) -> list[str]:
+def _demo_simulation(vehicle_ids: list[str], broker: EmbeddedBroker, protocol: str) -> list[str]:
     """Backfill the demo fleet from the first of the month, then ride on live (the
     previous month is the demo's history, seeded and invoiced at the first start).
 
