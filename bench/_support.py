@@ -291,7 +291,7 @@ def project_mosquitto(directory: Path, accounts, port: int = 0):
     """Mosquitto as `billing run` starts it (config/mosquitto.conf, persistence, password
     and ACL files from `accounts`) in `directory`; `port` 0 takes a free one, the previous
     port restarts it where it was with its saved sessions and queued messages."""
-    from billing.broker import EmbeddedBroker
+    from billing.broker.factory import start_embedded_broker
     from billing.settings import load_settings
 
     if shutil.which("mosquitto") is None:
@@ -299,7 +299,7 @@ def project_mosquitto(directory: Path, accounts, port: int = 0):
     settings = load_settings(
         data_dir=directory, mqtt_url="", broker={"port": port, "refresh_seconds": 0}
     )
-    return EmbeddedBroker.start(settings, accounts, backend="mosquitto")
+    return start_embedded_broker(settings, accounts, backend="mosquitto")
 
 
 def metering_lag_s(db: Database) -> float:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import click
 
-from billing.broker_cli import broker
+from billing.broker.commands import broker
 from billing.cli_context import AppContext, pass_context
 from billing.components.commands import bom, components, plans_derive
 from billing.db import utcnow
@@ -28,7 +28,7 @@ from billing.statements.commands import statement
 from billing.users.commands import users
 
 if TYPE_CHECKING:
-    from billing.broker import EmbeddedBroker
+    from billing.broker.embedded import EmbeddedBroker
     from billing.supervisor import Supervisor
 
 
@@ -332,11 +332,12 @@ def _broker_for_run(app: AppContext) -> RunBroker:
     """The embedded broker and the ingest's URL to it, or MQTT_URL's broker as it is."""
     import paho.mqtt.client as mqtt
 
-    from billing.broker import EmbeddedBroker, registry_accounts
+    from billing.broker.factory import start_embedded_broker
+    from billing.broker.rules import registry_accounts
 
     if app.settings.mqtt_url:
         return RunBroker(None, app.settings.mqtt_url, "5")
-    broker = EmbeddedBroker.start(app.settings, registry_accounts(app.database))
+    broker = start_embedded_broker(app.settings, registry_accounts(app.database))
     address = broker.address
     url = (
         f"mqtt://{quote(address.username or '', safe='')}:{quote(address.password or '', safe='')}"

@@ -134,7 +134,7 @@ def _metering_state(session: Session, settings: HealthSettings, now: dt.datetime
 def broker_address(settings: Settings) -> BrokerAddress | None:
     """The broker this deployment uses: MQTT_URL's, or the embedded one `billing run`
     started (its address is in the data directory while it runs)."""
-    from billing.broker import running_broker_url
+    from billing.broker.embedded import running_broker_url
 
     url = settings.mqtt_url or running_broker_url(settings)
     return BrokerAddress.parse(url) if url else None

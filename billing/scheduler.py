@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from billing import heartbeats
 from billing.access.services import refresh_cap_blocks
 from billing.alerts.services import evaluate_alerts
-from billing.broker import export_registry_broker_files
+from billing.broker.rules import export_registry_broker_files
 from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
 from billing.dunning.services import DunningReport, run_dunning

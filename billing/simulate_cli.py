@@ -261,7 +261,7 @@ def _active_vehicles(app: AppContext) -> list[str]:
 
 
 def _broker(app: AppContext, mqtt_url: str | None, gateway: str | None) -> BrokerAddress:
-    from billing.broker import running_broker_url
+    from billing.broker.embedded import running_broker_url
 
     login = None
     if gateway is not None:

@@ -32,8 +32,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from billing.broker import EmbeddedBroker
-from billing.broker_mosquitto import MosquittoBroker
+from billing.broker.factory import start_embedded_broker
+from billing.broker.mosquitto import MosquittoBroker
 from billing.devices.credentials import (
     BrokerAccount,
     BrokerAccounts,
@@ -94,7 +94,7 @@ def start_mosquitto(
     settings = load_settings(
         data_dir=data_dir, mqtt_url="", broker={"port": port, "refresh_seconds": 0}
     )
-    broker = EmbeddedBroker.start(settings, accounts or AccountBook(), backend="mosquitto")
+    broker = start_embedded_broker(settings, accounts or AccountBook(), backend="mosquitto")
     assert isinstance(broker, MosquittoBroker)
     return broker
 

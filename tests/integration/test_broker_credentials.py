@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing import registry_changes
 from billing.auth import SYSTEM
-from billing.broker import registry_accounts
+from billing.broker.rules import registry_accounts
 from billing.devices import services
 from billing.devices.credentials import BrokerAccount, verify_mosquitto_hash
 from billing.devices.models import BrokerCredential

@@ -8,9 +8,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from billing.broker import EmbeddedBroker
-from billing.broker_amqtt import AmqttBroker
-from billing.broker_mosquitto import MosquittoBroker
+from billing.broker.amqtt import AmqttBroker
+from billing.broker.factory import start_embedded_broker
+from billing.broker.mosquitto import MosquittoBroker
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, telemetry_topic
 from billing.settings import Settings, load_settings
 from tests.brokers import (
@@ -38,7 +38,7 @@ def port_is_open(port: int) -> bool:
 
 def test_the_embedded_mosquitto_serves_the_ingest_account_and_stops_cleanly(tmp_path: Path):
     require_mosquitto()
-    broker = EmbeddedBroker.start(embedded_settings(tmp_path), AccountBook(), backend="auto")
+    broker = start_embedded_broker(embedded_settings(tmp_path), AccountBook(), backend="auto")
     assert isinstance(broker, MosquittoBroker)
     assert broker.protocol == mqtt.MQTTv5
     with RecordingClient(broker.address) as ingest:
@@ -58,7 +58,7 @@ def test_the_embedded_broker_takes_another_port_when_its_own_is_taken(tmp_path: 
         taken.listen()
         port = taken.getsockname()[1]
         settings = embedded_settings(tmp_path, port=port)
-        with EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto") as broker:
+        with start_embedded_broker(settings, AccountBook(), backend="mosquitto") as broker:
             assert broker.address.port != port
             with RecordingClient(broker.address) as ingest:
                 assert not ingest.refused
@@ -70,9 +70,9 @@ def test_the_port_taken_instead_of_a_busy_one_is_kept_across_restarts(tmp_path: 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         settings = embedded_settings(tmp_path, port=taken.getsockname()[1])
-        with EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto") as broker:
+        with start_embedded_broker(settings, AccountBook(), backend="mosquitto") as broker:
             first = broker.address.port
-        with EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto") as broker:
+        with start_embedded_broker(settings, AccountBook(), backend="mosquitto") as broker:
             assert broker.address.port == first
             with RecordingClient(broker.address) as ingest:
                 assert not ingest.refused
@@ -83,7 +83,7 @@ def test_the_embedded_broker_picks_up_new_logins_by_itself(tmp_path: Path):
     require_mosquitto()
     book = AccountBook()
     settings = embedded_settings(tmp_path, refresh_seconds=0.05)
-    with EmbeddedBroker.start(settings, book, backend="mosquitto") as broker:
+    with start_embedded_broker(settings, book, backend="mosquitto") as broker:
         password = book.add_vehicle("VEH-1")
         address = broker.address.with_credentials("VEH-1", password)
         assert wait_for_login(address)
@@ -122,7 +122,7 @@ def test_without_mosquitto_the_amqtt_fallback_carries_readings_over_mqtt_311(
     book.add_vehicle("VEH-2")
     settings = embedded_settings(tmp_path, mosquitto="no-such-mosquitto")
     with caplog.at_level(logging.WARNING, logger="billing.broker"):
-        broker = EmbeddedBroker.start(settings, book)
+        broker = start_embedded_broker(settings, book)
     with broker:
         assert isinstance(broker, AmqttBroker)
         assert broker.protocol == mqtt.MQTTv311
@@ -143,7 +143,7 @@ def test_without_mosquitto_the_amqtt_fallback_carries_readings_over_mqtt_311(
 def test_the_amqtt_fallback_follows_revocations(tmp_path: Path):
     book = AccountBook()
     password = book.add_vehicle("VEH-1")
-    with EmbeddedBroker.start(embedded_settings(tmp_path), book, backend="amqtt") as broker:
+    with start_embedded_broker(embedded_settings(tmp_path), book, backend="amqtt") as broker:
         address = broker.address.with_credentials("VEH-1", password)
         book.remove("VEH-1")
         assert broker.refresh()
@@ -155,10 +155,10 @@ def test_the_amqtt_fallback_follows_revocations(tmp_path: Path):
 def test_requiring_mosquitto_where_there_is_none_is_an_error(tmp_path: Path):
     settings = embedded_settings(tmp_path, mosquitto="no-such-mosquitto")
     with pytest.raises(FileNotFoundError, match="no-such-mosquitto"):
-        EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto")
+        start_embedded_broker(settings, AccountBook(), backend="mosquitto")
 
 
 def test_a_mosquitto_that_exits_at_start_is_reported_with_its_log(tmp_path: Path):
     settings = embedded_settings(tmp_path, mosquitto="false")  # exits at once, status 1
     with pytest.raises(RuntimeError, match="Mosquitto exited at start"):
-        EmbeddedBroker.start(settings, AccountBook(), backend="mosquitto")
+        start_embedded_broker(settings, AccountBook(), backend="mosquitto")

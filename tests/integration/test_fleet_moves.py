@@ -15,7 +15,7 @@ import pytest
 from billing import registry_changes
 from billing.api_keys import create_api_key
 from billing.auth import SYSTEM
-from billing.broker import ACL_FILE, registry_accounts
+from billing.broker.rules import ACL_FILE, registry_accounts
 from billing.db import utcnow
 from billing.devices import services as devices
 from billing.devices.membership import apply_due_fleet_moves

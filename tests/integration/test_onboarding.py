@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from billing import create_app
 from billing.api_keys import create_api_key
-from billing.broker import registry_accounts
+from billing.broker.rules import registry_accounts
 from billing.db import utcnow
 from billing.metering.models import Reading
 from billing.mqtt import telemetry_topic

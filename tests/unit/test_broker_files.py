@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from billing.broker import export_broker_files, ingest_credentials
-from billing.broker_amqtt import topic_covers
-from billing.broker_mosquitto import MOSQUITTO_CONF, embedded_mosquitto_config
+from billing.broker.amqtt import topic_covers
+from billing.broker.mosquitto import MOSQUITTO_CONF, embedded_mosquitto_config
+from billing.broker.rules import export_broker_files, ingest_credentials
 from billing.devices.credentials import BrokerAccount, BrokerAccounts
 from billing.settings import load_settings
 

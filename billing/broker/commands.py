@@ -33,7 +33,7 @@ def broker_export(app: AppContext, directory: Path | None) -> None:
     0600 and keep the owner of the files they replace, so chown them to Mosquitto's user
     once.
     """
-    from billing.broker import export_registry_broker_files
+    from billing.broker.rules import export_registry_broker_files
 
     try:
         accounts, files = export_registry_broker_files(app.database, app.settings, directory)

@@ -17,13 +17,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from billing.broker import (
-    ACL_FILE,
-    PASSWORD_FILE,
-    AccessRules,
-    EmbeddedBroker,
-    write_broker_files,
-)
+from billing.broker.embedded import EmbeddedBroker
+from billing.broker.rules import ACL_FILE, PASSWORD_FILE, AccessRules, write_broker_files
 from billing.devices.credentials import BrokerAccounts
 from billing.mqtt import BrokerAddress, make_client
 from billing.settings import PROJECT_ROOT, Settings

@@ -1,7 +1,7 @@
 """The development broker: amqtt 0.12 in a thread of this process, with its own event loop.
 
-Used by `billing run` only when no Mosquitto is installed (`billing.broker` logs what it
-does not guarantee). It enforces the same logins and topic rules as Mosquitto through two
+Used by `billing run` only when no Mosquitto is installed (`billing.broker.factory` logs
+what it does not guarantee). It enforces the same logins and topic rules as Mosquitto through two
 plugins that read the `AccessRules` the Mosquitto files are written from.
 """
 
@@ -20,7 +20,8 @@ from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, Li
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from billing.broker import AccessRules, EmbeddedBroker
+from billing.broker.embedded import EmbeddedBroker
+from billing.broker.rules import AccessRules
 from billing.devices.credentials import verify_mosquitto_hash
 
 T = TypeVar("T")
