@@ -59,18 +59,18 @@ from billing.devices.credentials import BrokerAccount, BrokerAccounts, mosquitto
 from billing.invoicing.models import Invoice
 from billing.metering.ingest import IngestConsumer
 from billing.metering.models import Reading
-from billing.metering.simulator import (
+from billing.mqtt import BrokerAddress
+from billing.pricing import assignments
+from billing.pricing.commands import load_plan_files
+from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
+from billing.settings import IngestSettings
+from billing.simulation.simulator import (
     TYPICAL_FAULTS,
     FleetPublisher,
     Publication,
     SimulationConfig,
     simulate_fleet,
 )
-from billing.mqtt import BrokerAddress
-from billing.pricing import assignments
-from billing.pricing.commands import load_plan_files
-from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
-from billing.settings import IngestSettings
 from tests.waiting import wait_for_progress
 
 MONTH_START = dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # Paris

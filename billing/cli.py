@@ -23,7 +23,7 @@ from billing.invoicing.commands import invoices
 from billing.metering.commands import usage
 from billing.net import free_port
 from billing.pricing.commands import describe, load_plan_files, plans
-from billing.simulate_cli import simulate
+from billing.simulation.commands import simulate
 from billing.statements.commands import statement
 from billing.users.commands import users
 
@@ -230,8 +230,8 @@ class Children:
 def _prepare_demo(app: AppContext) -> DemoAccess:
     """Migrate, load the example plans, seed the demo once (its previous month invoiced)."""
     from billing import migrate
-    from billing.demo import demo_admin_key, demo_users, seed_demo, seed_demo_history
     from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
+    from billing.simulation.demo import demo_admin_key, demo_users, seed_demo, seed_demo_history
 
     settings = app.settings
     migrate.upgrade(app.database.engine)
@@ -251,7 +251,7 @@ def _prepare_demo(app: AppContext) -> DemoAccess:
 def _start_children(app: AppContext, broker: RunBroker, *, simulator: bool) -> Children:
     """Start the ingest, the scheduler and (on the embedded broker) the demo simulator,
     watched: a child that keeps dying stops `billing run`."""
-    from billing.demo import DEMO_VEHICLES
+    from billing.simulation.demo import DEMO_VEHICLES
     from billing.supervisor import Supervisor
 
     settings = app.settings
@@ -353,7 +353,7 @@ def _demo_simulation(vehicle_ids: list[str], broker: EmbeddedBroker, protocol: s
     A fixed seed and start make a restart republish the same readings (stored once) and
     carry the counters on, instead of inventing a new history.
     """
-    from billing.demo import DEMO_SEED
+    from billing.simulation.demo import DEMO_SEED
 
     first = utcnow().date().replace(day=1).isoformat()
     vehicles = [arg for vehicle_id in vehicle_ids for arg in ("--vehicle", vehicle_id)]

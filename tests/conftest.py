@@ -19,9 +19,9 @@ from billing import create_app, migrate, registry_changes
 from billing.api_keys import create_api_key
 from billing.cli import main
 from billing.db import Database, make_engine
-from billing.demo import DEMO_CUSTOMER
 from billing.devices import services
 from billing.settings import Settings, load_settings
+from billing.simulation.demo import DEMO_CUSTOMER
 from tests.services import configured_database_url, scratch_postgres_database
 
 NOW = dt.datetime(2026, 11, 15, 10, 0, tzinfo=dt.UTC)

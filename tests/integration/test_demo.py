@@ -10,21 +10,21 @@ from sqlalchemy import select
 
 from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.demo import (
+from billing.invoicing import files
+from billing.invoicing.models import Invoice
+from billing.metering.models import AnomalyRecord
+from billing.metering.rollups import update_rollups
+from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
+from billing.mqtt import telemetry_topic
+from billing.periods import Period
+from billing.simulation.demo import (
     DEMO_VEHICLES,
     demo_backfill_start,
     demo_simulation_config,
     seed_demo,
     seed_demo_history,
 )
-from billing.invoicing import files
-from billing.invoicing.models import Invoice
-from billing.metering.models import AnomalyRecord
-from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
-from billing.metering.simulator import simulate_fleet
-from billing.mqtt import telemetry_topic
-from billing.periods import Period
+from billing.simulation.simulator import simulate_fleet
 from billing.statements.services import get_statement
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -74,7 +74,7 @@ def test_the_demo_history_runs_on_into_the_live_feed_without_a_counter_reset(ses
 
 
 def test_the_demo_has_a_contact_and_a_finance_user_once(session, settings):
-    from billing.demo import DEMO_CUSTOMER, demo_users
+    from billing.simulation.demo import DEMO_CUSTOMER, demo_users
     from billing.users.services import find_user
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)

@@ -9,10 +9,10 @@ import yaml
 from sqlalchemy import select
 
 from billing.db import Database, utcnow
-from billing.demo import DEMO_VEHICLES, seed_demo
 from billing.pricing import services
 from billing.pricing.assignments import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
+from billing.simulation.demo import DEMO_VEHICLES, seed_demo
 
 
 @pytest.fixture

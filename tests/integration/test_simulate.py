@@ -29,7 +29,9 @@ from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services
 from billing.devices.models import BrokerCredential
-from billing.metering.simulator import (
+from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, vehicle_from_topic
+from billing.settings import PROJECT_ROOT
+from billing.simulation.simulator import (
     BrokerRefused,
     FaultRates,
     FleetPublisher,
@@ -37,8 +39,6 @@ from billing.metering.simulator import (
     SimulationConfig,
     simulate_fleet,
 )
-from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, vehicle_from_topic
-from billing.settings import PROJECT_ROOT
 from tests.conftest import customer_payload
 from tests.services import missing_service
 from tests.waiting import wait_for_progress

@@ -25,13 +25,13 @@ from billing.errors import DomainError
 from billing.invoicing.services import finalize_invoice, generate_invoices
 from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
-from billing.metering.simulator import TYPICAL_FAULTS, SimulationConfig, simulate_fleet
 from billing.metering.telemetry import MAX_BATCH
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.settings import Settings
+from billing.simulation.simulator import TYPICAL_FAULTS, SimulationConfig, simulate_fleet
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from billing.metering.simulator import (
+from billing.metering.usage import Reading, derive_deltas, pair_trips
+from billing.simulation.simulator import (
     Counters,
     FaultRates,
     Publication,
     SimulationConfig,
     simulate_fleet,
 )
-from billing.metering.usage import Reading, derive_deltas, pair_trips
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday
 END = START + timedelta(days=3)

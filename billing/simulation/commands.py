@@ -23,7 +23,8 @@ import click
 import paho.mqtt.client as mqtt
 
 from billing.cli_context import AppContext
-from billing.metering.simulator import (
+from billing.mqtt import VEHICLE_ID, BrokerAddress
+from billing.simulation.simulator import (
     TYPICAL_FAULTS,
     BrokerRefused,
     FaultRates,
@@ -32,7 +33,6 @@ from billing.metering.simulator import (
     SimulationConfig,
     simulate_fleet,
 )
-from billing.mqtt import VEHICLE_ID, BrokerAddress
 
 FAULT_RATE = click.FloatRange(0.0, 1.0)
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
