@@ -63,6 +63,7 @@ from billing.invoicing import pdf, rendering, services
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.metering.models import TripRecord, UsageDay
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing.assignments import PlanAssignment
 from billing.pricing.rating import VehicleUsage, rate_vehicles
@@ -235,7 +236,7 @@ def _invoice_month(session, customers: int, period: Period) -> tuple[float, floa
     generated = services.generate_invoices(session, period, now, settings=settings)
     generate_s = time.perf_counter() - started
     started = time.perf_counter()
-    finalized = services.finalize_due_invoices(session, now, settings=settings)
+    finalized = collection.finalize_due_invoices(session, now, settings=settings)
     finalize_s = time.perf_counter() - started
     if generated.failed or finalized.failed or len(finalized.finalized) != customers:
         raise SystemExit(f"the run of {period} failed: {generated.failed or finalized.failed}")

@@ -28,9 +28,10 @@ from billing.db import Database, utcnow
 from billing.devices.membership import apply_due_fleet_moves
 from billing.dunning.services import DunningReport, run_dunning
 from billing.invoicing.document_files import render_missing_documents
-from billing.invoicing.services import RunReport, invoice_closed_periods
+from billing.invoicing.services import RunReport
 from billing.jobs import new_holder, release_lease, take_lease
 from billing.metering.rollups import update_rollups
+from billing.payments.collection import invoice_closed_periods
 from billing.payments.gateway import StripeGateway
 from billing.payments.services import mirror_due_invoices
 from billing.settings import Settings

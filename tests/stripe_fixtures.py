@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from billing.auth import SYSTEM
 from billing.devices.models import FleetMembership
 from billing.invoicing.models import Invoice
-from billing.invoicing.services import finalize_invoice, generate_invoices
+from billing.invoicing.services import generate_invoices
+from billing.payments.collection import finalize_invoice
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.settings import Settings, load_settings

@@ -69,7 +69,7 @@ def invoices_finalize(app: AppContext, period: Period | None) -> None:
     """Finalize the drafts past their grace period: number and freeze them, then render
     and keep their documents."""
     from billing.invoicing.document_files import render_missing_documents
-    from billing.invoicing.services import finalize_due_invoices
+    from billing.payments.collection import finalize_due_invoices
 
     with app.database.session() as session:
         with _progress("finalizing") as progress:

@@ -13,9 +13,10 @@ the invoice's number and date (CGI art. 289, I-1; EN 16931 BT-25, BT-26).
   finalized: there is no draft of a correction.
 - Credit notes do not change what later adjustments bill: they are decisions of finance,
   while adjustments follow the usage (see `drafts`).
-- The credit note of an invoice collected through Stripe is queued for Stripe in the
-  transaction that issues it (see `billing.payments.services`), so that Stripe stops asking
-  for what it cancels.
+- What a credit note sets going outside invoicing is the caller's `on_issued`, run in the
+  transaction that issues it (see `issuing.OnIssued`): `billing.payments.collection` queues
+  it for Stripe when its invoice is collected there, so that Stripe stops asking for what
+  it cancels, and lifts the customer's overdue block at once when it settles what was due.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.dunning.services import release_settled_blocks
 from billing.errors import Conflict, Invalid
 from billing.ids import new_id
 from billing.invoicing import document_files, numbering, rendering
 from billing.invoicing.documents import check_document
+from billing.invoicing.issuing import OnIssued
 from billing.invoicing.models import (
     BILLED,
     BUYER_COLUMNS,
@@ -47,7 +48,6 @@ from billing.invoicing.models import (
 )
 from billing.invoicing.services import locked_invoice
 from billing.money import ZERO, round_money, split_proportionally
-from billing.payments.services import enqueue_invoice
 from billing.pricing.totals import compute_totals
 from billing.settings import Settings
 from billing.webhooks.events import CREDIT_NOTE_ISSUED, invoice_data
@@ -70,6 +70,7 @@ def issue_credit_note(
     now: dt.datetime,
     *,
     settings: Settings,
+    on_issued: OnIssued,
     lines: Sequence[CreditedLine] = (),
     amount: Decimal | None = None,
 ) -> Invoice:
@@ -94,14 +95,20 @@ def issue_credit_note(
         new_lines = _line_credits(invoice, lines, credited, language)
     else:
         new_lines = _amount_credits(invoice, amount or ZERO, credited, language)
-    note = _issue(session, invoice, new_lines, reason, now, settings)
+    note = _issue(session, invoice, new_lines, reason, now, settings, on_issued)
     session.commit()
     document_files.store_issued(session, note, now)
     return note
 
 
 def void_invoice(
-    session: Session, invoice_id: str, reason: str, now: dt.datetime, *, settings: Settings
+    session: Session,
+    invoice_id: str,
+    reason: str,
+    now: dt.datetime,
+    *,
+    settings: Settings,
+    on_issued: OnIssued,
 ) -> Invoice:
     """Void a finalized invoice: issue the credit note of all it billed and that was not
     credited yet (earlier global credits are deducted), mark it void, and return the
@@ -129,7 +136,7 @@ def void_invoice(
     ]  # fmt: skip
     if not new_lines:
         raise Conflict(f"{invoice.number} is credited in full already")
-    note = _issue(session, invoice, new_lines, reason, now, settings)
+    note = _issue(session, invoice, new_lines, reason, now, settings, on_issued)
     invoice.status, invoice.voided_at = VOID, now
     session.commit()
     document_files.store_issued(session, note, now)
@@ -255,9 +262,10 @@ def _issue(
     reason: str,
     now: dt.datetime,
     settings: Settings,
+    on_issued: OnIssued,
 ) -> Invoice:
-    """Number and store the credit note of `lines`, checked as a document first, and
-    queue it for Stripe when its invoice is collected there."""
+    """Number and store the credit note of `lines`, checked as a document first, announce
+    it, then run `on_issued` on it."""
     totals = compute_totals(
         [(line.vat_category, line.vat_rate, line.amount) for line in lines], invoice.currency
     )
@@ -287,9 +295,8 @@ def _issue(
     if problems:
         session.rollback()
         raise Invalid(f"a credit note of {invoice.number} cannot be issued", {"document": problems})
-    enqueue_invoice(session, note, now, settings.stripe)  # mirrored iff issued
     emit_event(session, CREDIT_NOTE_ISSUED, note.customer_id, invoice_data(note), now)
-    release_settled_blocks(session, note.customer_id, now)  # unlock at once when settled
+    on_issued(session, [note], now, settings)  # mirrored iff issued; unblocked when settled
     return note
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -30,10 +30,9 @@ from billing.invoicing.drafts import (
     line_data,
 )
 from billing.invoicing.models import DRAFT, FINALIZED, INVOICE, Invoice, InvoiceLine
-from billing.payments.services import enqueue_invoice
 from billing.periods import Period
 from billing.pricing.services import lock_plan_version
-from billing.settings import Settings
+from billing.settings import InvoicingSettings, Settings
 from billing.webhooks.events import INVOICE_FINALIZED, invoice_data
 from billing.webhooks.services import Occurrence, emit_events
 
@@ -100,11 +99,23 @@ def write_drafts(
     return outcome
 
 
+# What issuing sets going outside invoicing, run in the transaction that issues once the
+# documents are numbered, checked and announced, so that it happens iff the issuing
+# commits. Invoicing imports neither payments nor dunning, which sit above it: the callers
+# of issuing pass it in (`billing.payments.collection`: queued for Stripe; for a credit note,
+# the customer's overdue block lifted at once when it settles what was due).
+OnIssued = Callable[[Session, Sequence[Invoice], dt.datetime, Settings], None]
+
+
 def issue(
-    session: Session, invoices: Sequence[Invoice], now: dt.datetime, settings: Settings
+    session: Session,
+    invoices: Sequence[Invoice],
+    now: dt.datetime,
+    settings: Settings,
+    on_issued: OnIssued,
 ) -> None:
     """Issue locked drafts, numbered in the order given: the one place where invoices are
-    issued (hooks such as the collection of payments belong here).
+    issued, `on_issued` the hook of what it sets going outside invoicing.
 
     Each draft is brought up to date a last time, the plan versions it rates are locked
     first (see `lock_plan_version`: a plan edited meanwhile becomes a new version instead
@@ -114,12 +125,38 @@ def issue(
     with nothing left to bill and Invalid for a document that would break a rule of
     EN 16931 or French law; the caller rolls back, which gives the numbers back.
     """
-    customers = {
+    customers = _customers(session, invoices)
+    contents = _final_contents(session, invoices, customers, now, settings)
+    rewritten = _freeze(session, invoices, contents, customers, now, settings)
+    _number(session, invoices, now, settings.invoicing)
+    _check_documents(session, invoices, rewritten)
+    emit_events(
+        session,
+        INVOICE_FINALIZED,
+        [Occurrence(invoice.customer_id, invoice_data(invoice)) for invoice in invoices],
+        now,
+    )  # told iff issued
+    on_issued(session, invoices, now, settings)  # collected iff issued
+
+
+def _customers(session: Session, invoices: Sequence[Invoice]) -> dict[str, Customer]:
+    return {
         customer.id: customer
         for customer in session.scalars(
             select(Customer).where(Customer.id.in_({invoice.customer_id for invoice in invoices}))
         )
     }
+
+
+def _final_contents(
+    session: Session,
+    invoices: Sequence[Invoice],
+    customers: dict[str, Customer],
+    now: dt.datetime,
+    settings: Settings,
+) -> list[DraftContent]:
+    """The content each draft is issued with, rated on locked plan versions only; Conflict
+    for a draft left with nothing to bill."""
     months = settings.invoicing.adjustment_months
     locked = _lock_versions(session, _rated_versions(invoices), now)
     contents = _contents(session, invoices, customers, months)
@@ -132,15 +169,35 @@ def issue(
     ]
     if empty:
         raise Conflict(f"nothing left to bill on {', '.join(empty)}; discard it")
+    return contents
+
+
+def _freeze(
+    session: Session,
+    invoices: Sequence[Invoice],
+    contents: Sequence[DraftContent],
+    customers: dict[str, Customer],
+    now: dt.datetime,
+    settings: Settings,
+) -> list[Invoice]:
+    """Write each draft's final content, the identities and the payment terms it states;
+    the invoices whose lines were written anew."""
     writer = _LineWriter()
-    terms = settings.invoicing
     for invoice, content in zip(invoices, contents, strict=True):
         _set_content(invoice, content, now, writer)
         _copy_identities(invoice, customers[invoice.customer_id], settings)
         invoice.payment_terms = rendering.payment_terms(
-            invoice.buyer_language or "fr", terms.payment_terms_days
+            invoice.buyer_language or "fr", settings.invoicing.payment_terms_days
         )
     writer.write(session)
+    return writer.invoices
+
+
+def _number(
+    session: Session, invoices: Sequence[Invoice], now: dt.datetime, terms: InvoicingSettings
+) -> None:
+    """Take the next numbers of the series, in order, and make the drafts finalized
+    invoices of today's date, due by the payment terms."""
     numbers, issue_date = numbering.take_numbers(
         session, numbering.INVOICE_PREFIX, numbering.seller_day(now, terms.timezone), len(invoices)
     )
@@ -149,7 +206,13 @@ def issue(
         invoice.due_date = issue_date + dt.timedelta(days=terms.payment_terms_days)
         invoice.status, invoice.finalized_at = FINALIZED, now
     session.flush()
-    _load_lines(session, writer.invoices)
+
+
+def _check_documents(
+    session: Session, invoices: Sequence[Invoice], rewritten: Sequence[Invoice]
+) -> None:
+    """Invalid, naming each problem, unless every invoice makes a valid document."""
+    _load_lines(session, rewritten)
     problems = [
         f"{invoice.id}: {problem}"
         for invoice in invoices
@@ -157,14 +220,6 @@ def issue(
     ]
     if problems:
         raise Invalid("the invoice cannot be issued", {"document": problems})
-    for invoice in invoices:
-        enqueue_invoice(session, invoice, now, settings.stripe)  # collected iff issued
-    emit_events(
-        session,
-        INVOICE_FINALIZED,
-        [Occurrence(invoice.customer_id, invoice_data(invoice)) for invoice in invoices],
-        now,
-    )  # told iff issued
 
 
 def locked_invoices(session: Session, invoice_ids: Iterable[str]) -> list[Invoice]:

@@ -15,9 +15,11 @@ Rules:
 - Finalizing brings the draft up to date a last time, locks the plan versions it rated
   (they can no longer be edited), copies the customer's and the seller's identity, and
   takes the next number of its series (`issuing.issue`, the one place where invoices
-  are issued). From then on the invoice never changes and is never deleted (French rule,
-  CGI art. 289): corrections are credit notes, and usage that arrives later is billed
-  as adjustment lines on the customer's next invoice.
+  are issued). What issuing sets going outside invoicing (collection through Stripe) is
+  the caller's `on_issued`: the API, the commands and the scheduler issue through
+  `billing.payments.collection`, which passes it. From then on the invoice never changes
+  and is never deleted (French rule, CGI art. 289): corrections are credit notes, and
+  usage that arrives later is billed as adjustment lines on the customer's next invoice.
 - Drafts are finalized `grace_days` after their period closed (3 by default), so that
   telemetry stored on the vehicles during a connectivity gap still makes it in.
 """
@@ -40,6 +42,7 @@ from billing.devices.models import Customer, Fleet, FleetMembership
 from billing.errors import Conflict, NotFound
 from billing.invoicing import document_files, issuing
 from billing.invoicing.drafts import customers_invoiced_in_window, invoices_in_window
+from billing.invoicing.issuing import OnIssued
 from billing.invoicing.models import DRAFT, INVOICE, Invoice
 from billing.metering.queries import UnattributedUsage
 from billing.pagination import Page, paginate
@@ -179,7 +182,7 @@ def discard_draft(session: Session, invoice_id: str) -> None:
 
 
 def finalize_invoice(
-    session: Session, invoice_id: str, now: dt.datetime, *, settings: Settings
+    session: Session, invoice_id: str, now: dt.datetime, *, settings: Settings, on_issued: OnIssued
 ) -> Invoice:
     """Issue a draft now (see `issuing.issue`) and commit: brought up to date, its plan
     versions locked, identities copied, numbered, frozen; then render and keep its files.
@@ -192,7 +195,7 @@ def finalize_invoice(
     invoice = locked_invoice(session, invoice_id)
     _refuse_unless_draft(invoice, "finalized again")
     try:
-        issuing.issue(session, [invoice], now, settings)
+        issuing.issue(session, [invoice], now, settings, on_issued)
     except Exception:
         session.rollback()  # gives the number back
         raise
@@ -207,6 +210,7 @@ def finalize_due_invoices(
     now: dt.datetime,
     *,
     settings: Settings,
+    on_issued: OnIssued,
     period: Period | None = None,
     progress: Progress | None = None,
 ) -> RunReport:
@@ -222,13 +226,15 @@ def finalize_due_invoices(
         locked = {invoice.id: invoice for invoice in issuing.locked_invoices(session, batch)}
         drafts = [locked[i] for i in batch if i in locked and locked[i].is_draft]
         if drafts:
-            issuing.issue(session, drafts, now, settings)
+            issuing.issue(session, drafts, now, settings, on_issued)
         return RunReport(finalized=[invoice.id for invoice in drafts])
 
     return _in_batches(session, list(due), finalize, str, progress)
 
 
-def invoice_closed_periods(session: Session, now: dt.datetime, *, settings: Settings) -> RunReport:
+def invoice_closed_periods(
+    session: Session, now: dt.datetime, *, settings: Settings, on_issued: OnIssued
+) -> RunReport:
     """The scheduler's invoicing: the invoices of the last `catch_up_months` closed periods
     made or brought up to date, then the drafts past their grace period finalized.
 
@@ -240,7 +246,7 @@ def invoice_closed_periods(session: Session, now: dt.datetime, *, settings: Sett
     report = RunReport()
     for period in closed_periods(now, settings.invoicing.catch_up_months):
         _merge(report, generate_invoices(session, period, now, settings=settings))
-    _merge(report, finalize_due_invoices(session, now, settings=settings))
+    _merge(report, finalize_due_invoices(session, now, settings=settings, on_issued=on_issued))
     return report
 
 

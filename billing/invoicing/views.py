@@ -6,8 +6,9 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 
 from billing.db import utcnow
-from billing.invoicing import credit_notes, files, schemas, services
+from billing.invoicing import files, schemas, services
 from billing.invoicing.credit_notes import CreditedLine
+from billing.payments import collection
 from billing.settings import Settings
 from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
@@ -80,7 +81,7 @@ class InvoiceFinalization(MethodView):
     def post(self, invoice_id):
         """Issue a draft now, before its grace period ends: brought up to date, numbered,
         frozen."""
-        return services.finalize_invoice(db_session(), invoice_id, utcnow(), settings=_settings())
+        return collection.finalize_invoice(db_session(), invoice_id, utcnow(), settings=_settings())
 
 
 @blp.route("/invoices/<invoice_id>/void")
@@ -90,7 +91,7 @@ class InvoiceVoid(MethodView):
     @blp.response(201, schemas.InvoiceSchema)
     def post(self, data, invoice_id):
         """Void a finalized invoice: returns the credit note of all it billed."""
-        return credit_notes.void_invoice(
+        return collection.void_invoice(
             db_session(), invoice_id, data["reason"], utcnow(), settings=_settings()
         )
 
@@ -103,7 +104,7 @@ class InvoiceCreditNotes(MethodView):
     def post(self, data, invoice_id):
         """Issue a partial credit note: lines of the invoice (by position, in full or an
         amount of each), or an amount before VAT spread over its VAT rates."""
-        return credit_notes.issue_credit_note(
+        return collection.issue_credit_note(
             db_session(),
             invoice_id,
             data["reason"],

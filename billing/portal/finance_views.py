@@ -13,9 +13,10 @@ import marshmallow as ma
 from flask import Response, redirect, request, stream_with_context, url_for
 from marshmallow import fields, validate
 
-from billing.invoicing import credit_notes, files, schemas
+from billing.invoicing import files, schemas
 from billing.invoicing.models import STATUSES
-from billing.invoicing.services import finalize_invoice, get_invoice
+from billing.invoicing.services import get_invoice
+from billing.payments import collection
 from billing.periods import Period
 from billing.portal import finance_pages as pages
 from billing.portal.forms import parse
@@ -84,7 +85,7 @@ def finance_finalize(invoice_id: str) -> Any:
     invoice = get_invoice(db_session(), principal(), invoice_id)
     if request.form.get("confirm") != "yes":
         return render("finance/confirm.html", invoice=invoice, action="finalize")
-    issued = finalize_invoice(db_session(), invoice.id, now(), settings=settings())
+    issued = collection.finalize_invoice(db_session(), invoice.id, now(), settings=settings())
     return redirect(url_for("portal.finance_invoice", invoice_id=issued.id, done=issued.number))
 
 
@@ -95,7 +96,7 @@ def finance_void(invoice_id: str) -> Any:
     form = parse(ConfirmedVoid(), request.form)
     if form.get("confirm") != "yes":
         return render("finance/confirm.html", invoice=invoice, action="void", form=form)
-    note = credit_notes.void_invoice(
+    note = collection.void_invoice(
         db_session(), invoice.id, form["reason"], now(), settings=settings()
     )
     return redirect(url_for("portal.finance_invoice", invoice_id=note.id, done=note.number))
@@ -108,7 +109,7 @@ def finance_credit_note(invoice_id: str) -> Any:
     form = parse(CreditNoteForm(), request.form)
     if form.get("confirm") != "yes":
         return render("finance/confirm.html", invoice=invoice, action="credit", form=form)
-    note = credit_notes.issue_credit_note(
+    note = collection.issue_credit_note(
         db_session(), invoice.id, form["reason"], now(), settings=settings(), amount=form["amount"]
     )
     return redirect(url_for("portal.finance_invoice", invoice_id=note.id, done=note.number))

@@ -22,11 +22,12 @@ from billing.auth import SYSTEM
 from billing.devices import services
 from billing.devices.models import Customer
 from billing.errors import DomainError
-from billing.invoicing.services import finalize_invoice, generate_invoices
+from billing.invoicing.services import generate_invoices
 from billing.metering.rollups import update_rollups
 from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.metering.telemetry import MAX_BATCH
 from billing.mqtt import telemetry_topic
+from billing.payments.collection import finalize_invoice
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory

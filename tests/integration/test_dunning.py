@@ -16,7 +16,7 @@ from billing.devices.services import create_customer
 from billing.dunning.models import MAIL_PENDING, MAIL_SENT, MAIL_SKIPPED, DunningRecord
 from billing.dunning.services import records_of, run_dunning
 from billing.dunning.steps import parse_steps
-from billing.invoicing.credit_notes import void_invoice
+from billing.payments.collection import void_invoice
 from billing.payments.gateway import WebhookEvent as StripeEvent
 from billing.payments.services import record_webhook_event
 from billing.settings import load_settings

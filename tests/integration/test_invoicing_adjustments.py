@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from billing.auth import SYSTEM
-from billing.invoicing import credit_notes, services
+from billing.invoicing import services
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing import assignments
 from tests.integration.invoicing import (
@@ -31,7 +32,7 @@ JANUARY_CLOSED = dt.datetime(2027, 2, 1, 6, 0, tzinfo=dt.UTC)
 def november_issued(session, settings, fleet):
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    services.finalize_due_invoices(session, DUE, settings=settings)
+    collection.finalize_due_invoices(session, DUE, settings=settings)
     return invoice_of(session, fleet.customer_id)
 
 
@@ -71,8 +72,8 @@ def test_late_usage_is_billed_on_the_next_invoice_as_an_adjustment(
 def test_an_adjustment_is_billed_once(session, settings, fleet, november_issued):
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
     services.generate_invoices(session, DECEMBER, DECEMBER_CLOSED, settings=settings)
-    services.finalize_due_invoices(session, DECEMBER_CLOSED + dt.timedelta(days=4),
-                                   settings=settings)  # fmt: skip
+    collection.finalize_due_invoices(session, DECEMBER_CLOSED + dt.timedelta(days=4),
+                                     settings=settings)  # fmt: skip
 
     services.generate_invoices(session, JANUARY, JANUARY_CLOSED, settings=settings)
 
@@ -95,7 +96,7 @@ def test_less_usage_than_billed_gives_a_negative_adjustment(
 
 
 def test_a_voided_period_is_not_adjusted(session, settings, fleet, november_issued):
-    credit_notes.void_invoice(session, november_issued.id, "erreur", DUE, settings=settings)
+    collection.void_invoice(session, november_issued.id, "erreur", DUE, settings=settings)
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
 
     services.generate_invoices(session, DECEMBER, DECEMBER_CLOSED, settings=settings)

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import credit_notes, files, services
+from billing.invoicing import files, services
+from billing.payments import collection
 from tests.conftest import auth
 from tests.integration.invoicing import (
     CLOSED,
@@ -141,9 +142,9 @@ def test_documents_download_and_stay_the_same(client, keys, drafts):
 
 def test_exports_of_a_month_hold_what_was_issued_in_it(client, keys, drafts, session, settings):
     for invoice in drafts:
-        services.finalize_invoice(session, invoice.id, ISSUED, settings=settings)
-    credit_notes.issue_credit_note(session, drafts[0].id, "Geste", ISSUED, settings=settings,
-                                   amount=Decimal("10.00"))  # fmt: skip
+        collection.finalize_invoice(session, invoice.id, ISSUED, settings=settings)
+    collection.issue_credit_note(session, drafts[0].id, "Geste", ISSUED, settings=settings,
+                                 amount=Decimal("10.00"))  # fmt: skip
     finance = auth(keys["finance"])
 
     invoices = client.get("/api/v1/exports/invoices.csv?period=2026-12", headers=finance)
@@ -165,8 +166,8 @@ def test_exports_of_a_month_hold_what_was_issued_in_it(client, keys, drafts, ses
 
 def test_the_fec_of_a_month_balances_entry_by_entry(client, keys, drafts, session, settings):
     for invoice in drafts:
-        services.finalize_invoice(session, invoice.id, ISSUED, settings=settings)
-    credit_notes.void_invoice(session, drafts[1].id, "Erreur", ISSUED, settings=settings)
+        collection.finalize_invoice(session, invoice.id, ISSUED, settings=settings)
+    collection.void_invoice(session, drafts[1].id, "Erreur", ISSUED, settings=settings)
 
     response = client.get("/api/v1/exports/fec?period=2026-12", headers=auth(keys["finance"]))
 

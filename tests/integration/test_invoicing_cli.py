@@ -10,6 +10,7 @@ from billing.auth import SYSTEM
 from billing.db import utcnow
 from billing.invoicing import services
 from billing.invoicing.models import Invoice
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
@@ -83,7 +84,7 @@ def test_the_scheduler_catches_up_on_the_periods_it_missed(session, settings, fl
     # Down from the end of October until 10 January: November and December were never run.
     back = dt.datetime(2027, 1, 10, 8, 0, tzinfo=dt.UTC)
 
-    report = services.invoice_closed_periods(session, back, settings=settings)
+    report = collection.invoice_closed_periods(session, back, settings=settings)
 
     issued = session.scalars(
         select(Invoice).where(Invoice.customer_id == fleet.customer_id).order_by(Invoice.number)
@@ -93,5 +94,5 @@ def test_the_scheduler_catches_up_on_the_periods_it_missed(session, settings, fl
         ("2026-12", "F-2027-000002", "finalized"),
     ]
     assert len(report.created) == len(report.finalized) == 2
-    again = services.invoice_closed_periods(session, back, settings=settings)
+    again = collection.invoice_closed_periods(session, back, settings=settings)
     assert again.created == again.finalized == again.refreshed == []

@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 
 from billing.errors import Conflict, Invalid
-from billing.invoicing import credit_notes, services
+from billing.invoicing import services
 from billing.invoicing.credit_notes import CreditedLine
 from billing.invoicing.models import IssuedDocumentChanged
+from billing.payments import collection
 from tests.integration.invoicing import (
     CLOSED,
     DUE,
@@ -27,12 +28,12 @@ def issued(session, settings, fleet):
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
     invoice = invoice_of(session, fleet.customer_id)
-    return services.finalize_invoice(session, invoice.id, DUE, settings=settings)
+    return collection.finalize_invoice(session, invoice.id, DUE, settings=settings)
 
 
 def test_voiding_issues_a_full_credit_note_citing_the_invoice(session, settings, issued):
-    note = credit_notes.void_invoice(session, issued.id, "Client facturé par erreur", LATER,
-                                     settings=settings)  # fmt: skip
+    note = collection.void_invoice(session, issued.id, "Client facturé par erreur", LATER,
+                                   settings=settings)  # fmt: skip
 
     assert issued.status == "void"
     assert note.kind == "credit_note" and note.status == "finalized"
@@ -49,16 +50,16 @@ def test_voiding_issues_a_full_credit_note_citing_the_invoice(session, settings,
 def test_an_issued_invoice_is_never_discarded_nor_voided_twice(session, settings, issued):
     with pytest.raises(Conflict):
         services.discard_draft(session, issued.id)
-    credit_notes.void_invoice(session, issued.id, "erreur", LATER, settings=settings)
+    collection.void_invoice(session, issued.id, "erreur", LATER, settings=settings)
     with pytest.raises(Conflict):
-        credit_notes.void_invoice(session, issued.id, "erreur", LATER, settings=settings)
+        collection.void_invoice(session, issued.id, "erreur", LATER, settings=settings)
     assert invoice_of(session, issued.customer_id).number == "F-2026-000001"
 
 
 def test_partial_credit_notes_credit_chosen_lines_and_never_more_than_billed(
     session, settings, issued
 ):
-    first = credit_notes.issue_credit_note(
+    first = collection.issue_credit_note(
         session, issued.id, "Kilomètres comptés deux fois", LATER, settings=settings,
         lines=[CreditedLine(2), CreditedLine(3, D("5.00"))],
     )  # fmt: skip
@@ -73,7 +74,7 @@ def test_partial_credit_notes_credit_chosen_lines_and_never_more_than_billed(
     )  # fmt: skip
     assert issued.status == "finalized"
     with pytest.raises(Invalid) as error:
-        credit_notes.issue_credit_note(
+        collection.issue_credit_note(
             session, issued.id, "encore", LATER, settings=settings,
             lines=[CreditedLine(3, D("14.01"))],
         )  # fmt: skip
@@ -83,7 +84,7 @@ def test_partial_credit_notes_credit_chosen_lines_and_never_more_than_billed(
 
 
 def test_a_credit_note_of_an_amount_is_spread_over_the_vat_rates(session, settings, issued):
-    note = credit_notes.issue_credit_note(
+    note = collection.issue_credit_note(
         session, issued.id, "Geste commercial", LATER, settings=settings, amount=D("10.00")
     )
 
@@ -92,18 +93,18 @@ def test_a_credit_note_of_an_amount_is_spread_over_the_vat_rates(session, settin
     ]
     assert note.number == "AV-2026-000001"
     with pytest.raises(Invalid):
-        credit_notes.issue_credit_note(
+        collection.issue_credit_note(
             session, issued.id, "trop", LATER, settings=settings, amount=D("50.72")
         )
 
 
 def test_voiding_after_partial_credits_credits_exactly_what_is_left(session, settings, issued):
-    credit_notes.issue_credit_note(session, issued.id, "geste", LATER, settings=settings,
-                                   amount=D("10.00"))  # fmt: skip
-    credit_notes.issue_credit_note(session, issued.id, "km", LATER, settings=settings,
-                                   lines=[CreditedLine(2)])  # fmt: skip
+    collection.issue_credit_note(session, issued.id, "geste", LATER, settings=settings,
+                                 amount=D("10.00"))  # fmt: skip
+    collection.issue_credit_note(session, issued.id, "km", LATER, settings=settings,
+                                 lines=[CreditedLine(2)])  # fmt: skip
 
-    note = credit_notes.void_invoice(session, issued.id, "résiliation", LATER, settings=settings)
+    note = collection.void_invoice(session, issued.id, "résiliation", LATER, settings=settings)
 
     # 60.71 - 10.00 - 15.00 = 35.71: every line but the 2nd, less the 10.00 already credited.
     assert note.number == "AV-2026-000003"
@@ -117,10 +118,10 @@ def test_drafts_and_credit_notes_cannot_be_credited(session, settings, fleet):
     draft = invoice_of(session, fleet.customer_id)
 
     with pytest.raises(Conflict):
-        credit_notes.issue_credit_note(session, draft.id, "x", LATER, settings=settings,
-                                       amount=D(1))  # fmt: skip
+        collection.issue_credit_note(session, draft.id, "x", LATER, settings=settings,
+                                     amount=D(1))  # fmt: skip
     with pytest.raises(Conflict):
-        credit_notes.void_invoice(session, draft.id, "x", LATER, settings=settings)
+        collection.void_invoice(session, draft.id, "x", LATER, settings=settings)
 
 
 def test_the_database_session_refuses_to_change_an_issued_invoice(session, issued):

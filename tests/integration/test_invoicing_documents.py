@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing.auth import SYSTEM
 from billing.devices import services as devices
-from billing.invoicing import credit_notes, files, rendering, services
+from billing.invoicing import files, rendering, services
 from billing.invoicing.credit_notes import CreditedLine
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.documents import format_money
@@ -18,6 +18,7 @@ from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice
 from billing.invoicing.pdf import render_facturx_pdf, render_pdf
 from billing.invoicing.validation import schematron_failures, xsd_errors
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing import assignments
 from tests.integration.invoicing import (
@@ -51,7 +52,7 @@ def every_kind(session, settings, fleet) -> dict[str, Invoice]:
     november_rides(session, fleet)
     ride(session, "VEH-B", "2026-11-12", 180, 12, 8, (2_000_000, 90_000))
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    services.finalize_due_invoices(session, DUE, settings=settings)
+    collection.finalize_due_invoices(session, DUE, settings=settings)
     november = invoice_of(session, fleet.customer_id)
     german = invoice_of(session, fleet.other_customer_id)
     # After November is issued: 20 km more on Liberté, and the Urbain contract of VEH-A
@@ -61,18 +62,18 @@ def every_kind(session, settings, fleet) -> dict[str, Invoice]:
         session, SYSTEM, fleet.urbain, dt.datetime(2026, 11, 19, 23, 0, tzinfo=dt.UTC)
     )
     services.generate_invoices(session, DECEMBER, DECEMBER_CLOSED, settings=settings)
-    services.finalize_due_invoices(session, DECEMBER_DUE, settings=settings)
+    collection.finalize_due_invoices(session, DECEMBER_DUE, settings=settings)
     december = invoice_of(session, fleet.customer_id, DECEMBER)
     later = DECEMBER_DUE + dt.timedelta(days=1)
-    by_lines = credit_notes.issue_credit_note(
+    by_lines = collection.issue_credit_note(
         session, november.id, "Kilomètres contestés", later, settings=settings,
         lines=[CreditedLine(2, Decimal("4.50")), CreditedLine(6)],
     )  # fmt: skip
-    by_amount = credit_notes.issue_credit_note(
+    by_amount = collection.issue_credit_note(
         session, german.id, "Goodwill", later, settings=settings, amount=Decimal("12.00")
     )
-    void = credit_notes.void_invoice(session, december.id, "Erreur de plan", later,
-                                     settings=settings)  # fmt: skip
+    void = collection.void_invoice(session, december.id, "Erreur de plan", later,
+                                   settings=settings)  # fmt: skip
     return {
         "tiers": november, "reverse_charge_english": german, "adjustments": december,
         "credit_note_by_lines": by_lines, "credit_note_by_amount": by_amount,

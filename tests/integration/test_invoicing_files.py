@@ -15,6 +15,7 @@ from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice, InvoiceFile
 from billing.invoicing.rendering import invoice_document
+from billing.payments import collection
 from billing.scheduler import invoice as invoice_job
 from billing.settings import load_settings
 from tests.databases import SEEDED_AT
@@ -35,7 +36,7 @@ def month_run(session, settings, fleet):
     assign(session, "VEH-B", "urbain", "2026-11-01T00:00:00+01:00")
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    report = services.finalize_due_invoices(session, DUE, settings=settings)
+    report = collection.finalize_due_invoices(session, DUE, settings=settings)
     assert len(report.finalized) == 2
     return session.scalars(select(Invoice).order_by(Invoice.number)).all()
 
@@ -122,7 +123,7 @@ def test_a_document_issued_one_at_a_time_has_its_files_when_the_call_returns(
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
     draft = session.scalars(select(Invoice).where(Invoice.customer_id == fleet.customer_id)).one()
 
-    services.finalize_invoice(session, draft.id, DUE, settings=settings)
+    collection.finalize_invoice(session, draft.id, DUE, settings=settings)
 
     formats = session.scalars(
         select(InvoiceFile.format).where(InvoiceFile.invoice_id == draft.id)
@@ -134,7 +135,7 @@ def test_billing_invoices_documents_renders_what_is_missing(cli, fresh_db, fresh
     on_urbain_since(fresh_db, ["DOC-1"], SEEDED_AT)
     assert cli("invoices", "run", "--period", "2026-10").exit_code == 0
     with fresh_db.session() as session:
-        report = services.finalize_due_invoices(
+        report = collection.finalize_due_invoices(
             session, DUE, settings=load_settings(data_dir=tmp_path)
         )
         assert len(report.finalized) == 1
@@ -167,7 +168,7 @@ def test_a_rendering_that_fails_leaves_the_document_issued_for_the_next_run(
         raise RuntimeError("no fonts")
 
     monkeypatch.setitem(document_files.RENDERERS, files.PDF, broken)
-    issued = services.finalize_invoice(session, draft.id, DUE, settings=settings)
+    issued = collection.finalize_invoice(session, draft.id, DUE, settings=settings)
 
     assert issued.number == "F-2026-000001" and issued.status == "finalized"
     assert "the documents of F-2026-000001 could not be rendered" in caplog.text

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.errors import DomainError
-from billing.invoicing import credit_notes, rendering, services
+from billing.invoicing import rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing import services as plans
@@ -88,16 +89,16 @@ def act(session, app_settings, fleet, invoice_id: str, action: tuple) -> None:
     elif name == "run":
         services.generate_invoices(session, args[0], LATER, settings=app_settings)
     elif name == "finalize_due":
-        services.finalize_due_invoices(session, LATER, settings=app_settings)
+        collection.finalize_due_invoices(session, LATER, settings=app_settings)
     elif name == "finalize_again":
-        services.finalize_invoice(session, invoice_id, LATER, settings=app_settings)
+        collection.finalize_invoice(session, invoice_id, LATER, settings=app_settings)
     elif name == "credit":
         amount = Decimal(args[0]).scaleb(-2)
-        credit_notes.issue_credit_note(
+        collection.issue_credit_note(
             session, invoice_id, "geste", LATER, settings=app_settings, amount=amount
         )
     elif name == "void":
-        credit_notes.void_invoice(session, invoice_id, "erreur", LATER, settings=app_settings)
+        collection.void_invoice(session, invoice_id, "erreur", LATER, settings=app_settings)
 
 
 def urbain_with_fee(fee: str) -> dict:
@@ -111,7 +112,7 @@ def urbain_with_fee(fee: str) -> dict:
 def issued_november(session, settings, fleet) -> str:
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    return services.finalize_invoice(
+    return collection.finalize_invoice(
         session, invoice_of(session, fleet.customer_id).id, DUE, settings=settings
     ).id
 

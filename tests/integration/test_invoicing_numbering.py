@@ -15,6 +15,7 @@ from billing.db import Database
 from billing.invoicing import services
 from billing.invoicing.models import Invoice
 from billing.invoicing.numbering import format_number
+from billing.payments import collection
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
@@ -120,7 +121,7 @@ def test_concurrent_workers_number_invoices_without_gap_or_duplicate(
 
     def finalize(session, share: list[str]) -> None:
         for invoice_id in share:
-            services.finalize_invoice(session, invoice_id, FINALIZED_AT, settings=settings)
+            collection.finalize_invoice(session, invoice_id, FINALIZED_AT, settings=settings)
 
     in_parallel(database_url, finalize, [forty_drafts[n::WORKERS] for n in range(WORKERS)])
 

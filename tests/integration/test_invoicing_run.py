@@ -11,6 +11,7 @@ from billing.invoicing import issuing, rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.validation import schematron_failures, xsd_errors
+from billing.payments import collection
 from billing.pricing.services import create_plan
 from billing.statements.compute import compute_statement
 from tests.conftest import NOW
@@ -62,7 +63,7 @@ def test_a_month_of_a_small_fleet_is_invoiced_to_the_cent(session, settings, fle
     # Customer B's vehicle is on no plan: nothing to bill, no invoice.
     assert invoice_of(session, fleet.other_customer_id) is None
 
-    services.finalize_due_invoices(session, DUE, settings=settings)
+    collection.finalize_due_invoices(session, DUE, settings=settings)
 
     session.refresh(invoice)
     assert invoice.status == "finalized"
@@ -77,7 +78,7 @@ def test_the_statement_of_a_closed_period_and_its_invoice_agree_to_the_cent(
 ):
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    invoice = services.finalize_invoice(
+    invoice = collection.finalize_invoice(
         session, invoice_of(session, fleet.customer_id).id, DUE, settings=settings
     )
 
@@ -157,7 +158,7 @@ def test_drafts_follow_late_telemetry_until_they_are_finalized_after_the_grace_p
     # Readings of 29 November stored on the scooter arrive after the period closed.
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
 
-    report = services.finalize_due_invoices(session, IN_GRACE, settings=settings)
+    report = collection.finalize_due_invoices(session, IN_GRACE, settings=settings)
     assert report.finalized == []
     services.generate_invoices(session, NOVEMBER, IN_GRACE, settings=settings)
 
@@ -165,7 +166,7 @@ def test_drafts_follow_late_telemetry_until_they_are_finalized_after_the_grace_p
     assert invoice.status == "draft"
     # 100 + 20 km on Liberté at 0.15 = 18.00.
     assert amounts(invoice)[1] == ("VEH-A2", "distance_km", D("18.00"))
-    report = services.finalize_due_invoices(session, DUE, settings=settings)
+    report = collection.finalize_due_invoices(session, DUE, settings=settings)
     assert report.finalized == [invoice.id]
 
 
@@ -176,9 +177,9 @@ def test_the_grace_period_is_a_setting(session, fleet, tmp_path):
     patient = load_settings(data_dir=tmp_path, invoicing={"grace_days": 10})
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=patient)
 
-    assert services.finalize_due_invoices(session, DUE, settings=patient).finalized == []
+    assert collection.finalize_due_invoices(session, DUE, settings=patient).finalized == []
     later = DUE + dt.timedelta(days=7)
-    assert len(services.finalize_due_invoices(session, later, settings=patient).finalized) == 1
+    assert len(collection.finalize_due_invoices(session, later, settings=patient).finalized) == 1
 
 
 def snapshot(session) -> list[tuple]:
@@ -243,7 +244,7 @@ def test_an_invoice_of_a_plan_at_0_percent_is_zero_rated_and_finalizes(session, 
     ride(session, "VEH-B", "2026-11-12", 180, 12, 8, (2_000_000, 90_000))
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
 
-    report = services.finalize_due_invoices(session, DUE, settings=settings)
+    report = collection.finalize_due_invoices(session, DUE, settings=settings)
 
     invoice = invoice_of(session, fleet.other_customer_id)
     assert invoice.id in report.finalized and invoice.status == "finalized"

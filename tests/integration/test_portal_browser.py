@@ -25,7 +25,8 @@ from billing.db import Database
 from billing.devices import services as devices
 from billing.invoicing import files
 from billing.invoicing.models import Invoice, InvoiceFile
-from billing.invoicing.services import finalize_invoice, generate_invoices
+from billing.invoicing.services import generate_invoices
+from billing.payments.collection import finalize_invoice
 from billing.periods import Period
 from billing.portal.formatting import money
 from billing.pricing import assignments

@@ -10,7 +10,8 @@ import pytest
 
 from billing.auth import SYSTEM
 from billing.invoicing.models import InvoiceFile
-from billing.invoicing.services import finalize_invoice, generate_invoices
+from billing.invoicing.services import generate_invoices
+from billing.payments.collection import finalize_invoice
 from billing.portal.formatting import money
 from billing.statements.exports import statement_csv
 from billing.statements.services import get_statement

@@ -9,7 +9,8 @@ import pytest
 
 from billing.invoicing import files
 from billing.invoicing.models import Invoice
-from billing.invoicing.services import finalize_invoice, generate_invoices
+from billing.invoicing.services import generate_invoices
+from billing.payments.collection import finalize_invoice
 from billing.users import services as users
 from tests.integration.invoicing import DUE, IN_GRACE, NOVEMBER, invoice_of, november_rides
 from tests.portal import csrf_token, fix_clock, signed_in_client

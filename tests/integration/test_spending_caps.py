@@ -11,6 +11,7 @@ from billing.invoicing import rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.pdf import render_pdf
 from billing.invoicing.validation import schematron_failures, xsd_errors
+from billing.payments import collection
 from billing.spending_caps.services import set_spending_cap
 from billing.statements.compute import compute_statement
 from tests.conftest import NOW, auth
@@ -34,7 +35,7 @@ def test_a_capped_month_is_invoiced_with_a_discount_line_naming_the_cap(session,
     cap(session, fleet.customer_id, "30.00")
 
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    invoice = services.finalize_invoice(
+    invoice = collection.finalize_invoice(
         session, invoice_of(session, fleet.customer_id).id, DUE, settings=settings
     )
 

@@ -12,6 +12,7 @@ from billing.auth import SYSTEM
 from billing.db import utcnow
 from billing.invoicing import services
 from billing.metering.usage import bucket_start
+from billing.payments import collection
 from billing.periods import Period
 from billing.statements.schemas import StatementSchema
 from billing.statements.services import get_statement
@@ -34,7 +35,7 @@ DECEMBER_CLOSED = dt.datetime(2027, 1, 1, 6, 0, tzinfo=dt.UTC)
 def november_issued(session, settings, fleet):
     november_rides(session, fleet)
     services.generate_invoices(session, NOVEMBER, CLOSED, settings=settings)
-    services.finalize_due_invoices(session, DUE, settings=settings)
+    collection.finalize_due_invoices(session, DUE, settings=settings)
     return invoice_of(session, fleet.customer_id)
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing import create_app
-from billing.invoicing.credit_notes import issue_credit_note, void_invoice
+from billing.payments.collection import issue_credit_note, void_invoice
 from billing.payments.gateway import StripeGateway
 from billing.payments.models import PAYMENT_PAID, PAYMENT_VOID, StripeOutboxEntry
 from billing.payments.services import mirror_due_invoices

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from billing.db import utcnow
-from billing.invoicing.credit_notes import void_invoice
+from billing.payments.collection import void_invoice
 from billing.payments.gateway import StripeGateway
 from billing.payments.models import PAYMENT_OPEN, StripeCustomer, StripeOutboxEntry
 from billing.payments.services import mirror_due_invoices, retry_delay

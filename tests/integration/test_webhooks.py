@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.invoicing.credit_notes import issue_credit_note
+from billing.payments.collection import issue_credit_note
 from billing.payments.gateway import WebhookEvent as StripeEvent
 from billing.payments.services import record_webhook_event
 from billing.settings import load_settings
