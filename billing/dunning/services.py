@@ -80,7 +80,7 @@ def run_dunning(
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:
             continue
-        taken = _follow_up(session, invoice, plan, (today - invoice.due_date).days, now)
+        taken = _follow_up(session, invoice, plan, (today - _due_date(invoice)).days, now)
         try:
             session.commit()
         except IntegrityError:  # another pass took these steps meanwhile
@@ -108,7 +108,7 @@ def amount_due(session: Session, invoice: Invoice) -> Decimal:
             Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id == invoice.id
         )
     )
-    return max(round_money(invoice.total_gross - Decimal(credited), invoice.currency), ZERO)
+    return max(round_money(invoice.total_gross - Decimal(credited or 0), invoice.currency), ZERO)
 
 
 def release_settled_blocks(session: Session, customer_id: str, now: dt.datetime) -> bool:
@@ -163,11 +163,18 @@ def _follow_up(
         elif step.kind == BLOCK:
             message = (
                 f"invoice {invoice.number} is unpaid {days_late} days after its due date "
-                f"({invoice.due_date.isoformat()})"
+                f"({_due_date(invoice).isoformat()})"
             )
             block_customer(session, invoice.customer_id, OVERDUE_BLOCK, message, now)
     session.flush()
     return todo
+
+
+def _due_date(invoice: Invoice) -> dt.date:
+    """The due date of an issued invoice (a draft has none, and is never followed up)."""
+    if invoice.due_date is None:
+        raise ValueError(f"invoice {invoice.id} is a draft: it has no due date")
+    return invoice.due_date
 
 
 def _recipient(invoice: Invoice) -> str:
@@ -194,8 +201,8 @@ def _send_pending_mails(
             record.kind,
             invoice.buyer_language or (customer.language if customer else "fr"),
             Overdue(
-                number=invoice.number or invoice.id, due_date=invoice.due_date,
-                days_late=(today - invoice.due_date).days, amount_due=due,
+                number=invoice.number or invoice.id, due_date=_due_date(invoice),
+                days_late=(today - _due_date(invoice)).days, amount_due=due,
                 currency=invoice.currency, seller_name=settings.seller.name,
                 late_penalty_rate=settings.seller.late_penalty_rate,
             ),

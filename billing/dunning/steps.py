@@ -46,8 +46,8 @@ def parse_steps(text: str) -> tuple[Step, ...]:
         if kind.strip() not in KINDS:
             raise ValueError(f"dunning step {part!r}: the kind is one of {', '.join(KINDS)}")
         steps.append(Step(int(days), kind.strip()))
-    days = [step.days for step in steps]
-    if days != sorted(set(days)):
+    step_days = [step.days for step in steps]
+    if step_days != sorted(set(step_days)):
         raise ValueError(f"dunning steps {text!r}: days must increase, each once")
     if sum(step.kind == BLOCK for step in steps) > 1:
         raise ValueError(f"dunning steps {text!r}: at most one block step")

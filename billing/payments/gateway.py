@@ -97,7 +97,7 @@ class CreditNoteMirror:
 class StripeInvoiceState:
     """Where a Stripe invoice stands, in minor units: what crediting it may do."""
 
-    status: str  # draft, open, paid, uncollectible or void
+    status: str | None  # draft, open, paid, uncollectible or void
     total: int
     amount_paid: int
     amount_remaining: int
@@ -218,7 +218,10 @@ class StripeGateway:
         def search() -> str | None:
             listed = self._client.v1.credit_notes.list({"invoice": stripe_invoice_id, "limit": 100})
             for note in listed.auto_paging_iter():
-                if note.metadata.to_dict().get("credit_note_id") == credit_note_id:
+                if (
+                    note.metadata
+                    and note.metadata.to_dict().get("credit_note_id") == credit_note_id
+                ):
                     return note.id
             return None
 

@@ -304,6 +304,8 @@ def invoice_mirror(invoice: Invoice) -> InvoiceMirror:
     """What Stripe is told of a finalized invoice: per VAT rate, the base and the VAT,
     adding up exactly to its total TTC."""
     words = _words(invoice)
+    if invoice.issue_date is None or invoice.due_date is None:
+        raise ValueError(f"invoice {invoice.id} is a draft: it is not collected")
     return InvoiceMirror(
         invoice_id=invoice.id,
         number=invoice.number or "",
