@@ -307,7 +307,7 @@ def metering_lag_s(db: Database) -> float:
     from sqlalchemy import func, select
 
     from billing.db import utcnow
-    from billing.metering.models import MeteringQueue
+    from billing.telemetry.models import MeteringQueue
 
     with db.session() as session:
         oldest = session.scalar(select(func.min(MeteringQueue.enqueued_at)))

@@ -57,8 +57,6 @@ from billing.api_keys import create_api_key
 from billing.auth import SYSTEM
 from billing.devices.credentials import BrokerAccount, BrokerAccounts, mosquitto_hash
 from billing.invoicing.models import Invoice
-from billing.metering.ingest import IngestConsumer
-from billing.metering.models import Reading
 from billing.mqtt import BrokerAddress
 from billing.pricing import assignments
 from billing.pricing.commands import load_plan_files
@@ -71,6 +69,8 @@ from billing.simulation.simulator import (
     SimulationConfig,
     simulate_fleet,
 )
+from billing.telemetry.ingest import IngestConsumer
+from billing.telemetry.models import Reading
 from tests.waiting import wait_for_progress
 
 MONTH_START = dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # Paris

@@ -55,9 +55,9 @@ from bench._support import (
     seed_fleet,
 )
 from billing.db import sqlite_timestamp
-from billing.metering.models import MeteringQueue, Reading
-from billing.metering.storage import COLUMNS
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, telemetry_topic
+from billing.telemetry.models import MeteringQueue, Reading
+from billing.telemetry.storage import COLUMNS
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 

@@ -41,9 +41,9 @@ from billing.auth import Principal
 from billing.db import sqlite_timestamp
 from billing.metering.rebuild import rebuild_rollups
 from billing.metering.services import customer_usage
-from billing.metering.storage import insert_readings
-from billing.metering.telemetry import Reading
 from billing.periods import Period
+from billing.telemetry.contract import Reading
+from billing.telemetry.storage import insert_readings
 
 PERIOD = Period(2026, 10)
 START = dt.datetime(2026, 9, 30, 22, 0, tzinfo=dt.UTC)  # 1 October, midnight in Paris

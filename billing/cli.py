@@ -162,8 +162,8 @@ def ingest(app: AppContext, mqtt_url: str | None, protocol: str, metrics_port: i
     import paho.mqtt.client as mqtt
     from prometheus_client import start_http_server
 
-    from billing.metering.ingest import IngestConsumer, ingest_directory
     from billing.mqtt import BrokerAddress
+    from billing.telemetry.ingest import IngestConsumer, ingest_directory
 
     url = mqtt_url or app.settings.mqtt_url
     if not url:

@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Dialect,
     Engine,
+    Integer,
     MetaData,
     Numeric,
     String,
@@ -41,6 +43,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# SQLite auto-increments only an INTEGER PRIMARY KEY; elsewhere a table that grows without
+# end wants BIGINT.
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class UTCDateTime(TypeDecorator):

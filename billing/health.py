@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from billing import heartbeats
 from billing.db import Database, utcnow
-from billing.metering.models import MeteringQueue
 from billing.mqtt import BrokerAddress
 from billing.settings import HealthSettings, Settings
+from billing.telemetry.models import MeteringQueue
 
 UP, DOWN = "up", "down"
 BROKER_TIMEOUT_S = 1.0

@@ -13,6 +13,7 @@ from billing.payments import models as payments_models  # noqa: F401
 from billing.pricing import assignments as pricing_assignments  # noqa: F401
 from billing.pricing import models as pricing_models  # noqa: F401
 from billing.spending_caps import models as spending_caps_models  # noqa: F401
+from billing.telemetry import models as telemetry_models  # noqa: F401
 from billing.users import models as users_models  # noqa: F401
 from billing.webhooks import models as webhooks_models  # noqa: F401
 

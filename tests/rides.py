@@ -8,8 +8,8 @@ import json
 from sqlalchemy.orm import Session
 
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW
 
 STEP = dt.timedelta(minutes=15)

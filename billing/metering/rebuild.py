@@ -19,15 +19,10 @@ from sqlalchemy.orm import Session
 
 from billing.db import bulk_insert
 from billing.metering import usage
-from billing.metering.models import (
-    AnomalyRecord,
-    MeteringQueue,
-    TripRecord,
-    UsageBucket,
-    UsageDay,
-)
+from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
 from billing.metering.rollup_store import HELD, OPEN, anomaly_row
 from billing.metering.rollups import ACCEPTED, REJECTED, customer_zones
+from billing.telemetry.models import MeteringQueue
 
 UTC = dt.UTC
 

@@ -31,14 +31,9 @@ from sqlalchemy.orm import Session
 
 from billing.db import UNCACHED, UTCDateTime, bulk_insert
 from billing.metering import usage
-from billing.metering.models import (
-    AnomalyRecord,
-    MeteringQueue,
-    TripRecord,
-    UsageBucket,
-    UsageDay,
-)
+from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
 from billing.periods import local_day_bounds
+from billing.telemetry.models import MeteringQueue
 
 HELD, OPEN = "held", "open"
 READING_KINDS = (usage.COUNTER_RESET, usage.IMPLAUSIBLE_JUMP)

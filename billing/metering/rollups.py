@@ -36,11 +36,8 @@ from billing.db import UNCACHED, UTCDateTime
 from billing.devices.models import Customer, Fleet, Vehicle
 from billing.metering import rollup_store as store
 from billing.metering import usage
-from billing.metering.models import (
-    AnomalyRecord,
-    MeteringQueue,
-    Reading,
-)
+from billing.metering.models import AnomalyRecord
+from billing.telemetry.models import MeteringQueue, Reading
 
 BUCKET = dt.timedelta(seconds=usage.BUCKET_SECONDS)
 READING_COLUMNS = (

@@ -18,8 +18,9 @@ from billing.auth import Principal
 from billing.devices.models import BrokerCredential, Fleet, Vehicle
 from billing.devices.services import gateway_username, get_fleet, list_fleets
 from billing.metering import anomalies
-from billing.metering.models import AnomalyRecord, Reading, RejectedMessage
-from billing.metering.services import list_rejected_messages
+from billing.metering.models import AnomalyRecord
+from billing.telemetry.models import Reading, RejectedMessage
+from billing.telemetry.services import list_rejected_messages
 
 HELD = "held"
 LISTED = 50

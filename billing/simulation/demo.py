@@ -24,8 +24,6 @@ from billing.devices.models import Customer
 from billing.errors import DomainError
 from billing.invoicing.services import generate_invoices
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
-from billing.metering.telemetry import MAX_BATCH
 from billing.mqtt import telemetry_topic
 from billing.payments.collection import finalize_invoice
 from billing.periods import Period
@@ -33,6 +31,8 @@ from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 from billing.settings import Settings
 from billing.simulation.simulator import TYPICAL_FAULTS, SimulationConfig, simulate_fleet
+from billing.telemetry.contract import MAX_BATCH
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 
-from billing.metering.telemetry import MAX_BATCH
 from billing.mqtt import BrokerAddress, make_client, telemetry_topic
+from billing.telemetry.contract import MAX_BATCH
 
 RIDE_MINUTES = (5.0, 40.0)
 RIDE_AVERAGE_KMH = (12.0, 25.0)

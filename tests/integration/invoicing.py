@@ -16,11 +16,11 @@ from billing.devices.models import Customer, FleetMembership
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rendering import seller_json
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.settings import load_settings
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW
 
 NOVEMBER = Period(2026, 11)

@@ -18,11 +18,11 @@ from billing.components.services import (
     load_boms_from_directory,
 )
 from billing.metering.models import AnomalyRecord
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
 from billing.spending_caps.services import set_spending_cap
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.web import ROW_ID
 from billing.webhooks.events import INVOICE_PAID
 from billing.webhooks.services import create_endpoint, emit_event, list_deliveries

@@ -14,7 +14,6 @@ from billing.invoicing import files
 from billing.invoicing.models import Invoice
 from billing.metering.models import AnomalyRecord
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.simulation.demo import (
@@ -26,6 +25,7 @@ from billing.simulation.demo import (
 )
 from billing.simulation.simulator import simulate_fleet
 from billing.statements.services import get_statement
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 
 PARIS = ZoneInfo("Europe/Paris")
 

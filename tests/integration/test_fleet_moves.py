@@ -19,7 +19,6 @@ from billing.broker.rules import ACL_FILE, registry_accounts
 from billing.db import utcnow
 from billing.devices import services as devices
 from billing.devices.membership import apply_due_fleet_moves
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.metering.usage import bucket_start
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
@@ -27,6 +26,7 @@ from billing.pricing import assignments
 from billing.scheduler import fleet_moves
 from billing.settings import load_settings
 from billing.statements.services import get_statement
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.brokers import RecordingClient, start_mosquitto
 from tests.conftest import NOW, auth
 from tests.rides import meter

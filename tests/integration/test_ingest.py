@@ -25,10 +25,10 @@ from sqlalchemy.engine import make_url
 
 from billing import migrate
 from billing.db import Database
-from billing.metering.ingest import IngestConsumer
-from billing.metering.models import Reading, RejectedMessage
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, telemetry_topic
 from billing.settings import IngestSettings
+from billing.telemetry.ingest import IngestConsumer
+from billing.telemetry.models import Reading, RejectedMessage
 from tests.brokers import AccountBook, RecordingClient, start_mosquitto
 from tests.databases import SEEDED_AT, seed_fleet
 from tests.services import scratch_postgres_database

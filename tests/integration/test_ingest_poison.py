@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from billing.db import Database
-from billing.metering import telemetry
-from billing.metering.models import RejectedMessage
 from billing.mqtt import telemetry_topic
+from billing.telemetry import contract as telemetry
+from billing.telemetry.models import RejectedMessage
 from tests.brokers import AccountBook, start_mosquitto
 from tests.databases import SEEDED_AT, seed_fleet
 from tests.integration.test_ingest import (

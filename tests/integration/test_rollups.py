@@ -13,18 +13,13 @@ from sqlalchemy import func, select
 
 from billing.auth import SYSTEM
 from billing.metering import rollups
-from billing.metering.models import (
-    AnomalyRecord,
-    MeteringQueue,
-    TripRecord,
-    UsageBucket,
-    UsageDay,
-)
+from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
 from billing.metering.rebuild import drift, expected_rollups, stored_rollups, verify_rollups
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.registry_changes import register_vehicle
+from billing.telemetry.models import MeteringQueue
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW
 
 PARIS = "Europe/Paris"

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from billing.metering.models import Reading
+from billing.telemetry.models import Reading
 from tests.conftest import auth
 
 READING = {"msg_id": "h-1", "ts": "2026-11-15T09:00:00Z", "odometer_m": 1200, "energy_wh": 40}

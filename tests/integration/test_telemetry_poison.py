@@ -9,12 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from billing.metering import services, storage, telemetry
-from billing.metering.models import Reading, RejectedMessage
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
+from billing.telemetry import contract as telemetry
+from billing.telemetry import services, storage
+from billing.telemetry.models import Reading, RejectedMessage
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW, auth
-from tests.unit.metering.test_telemetry_decoding import DOCUMENTS, hostile_payloads, json_bytes
+from tests.unit.telemetry.test_telemetry_decoding import DOCUMENTS, hostile_payloads, json_bytes
 
 GOOD_TS = "2026-11-15T09:00:00Z"
 DEEP = b"[" * 10_000 + b"]" * 10_000

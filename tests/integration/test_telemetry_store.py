@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 
 from billing import registry_changes
 from billing.devices import services as devices
-from billing.metering.models import MeteringQueue, Reading, RejectedMessage
-from billing.metering.services import (
+from billing.mqtt import telemetry_topic
+from billing.telemetry.models import MeteringQueue, Reading, RejectedMessage
+from billing.telemetry.services import (
     IncomingMessage,
     VehicleDirectory,
     replay_rejected_message,
     store_telemetry,
 )
-from billing.mqtt import telemetry_topic
 from tests.conftest import NOW
 
 SYSTEM = devices.Principal(key_id="test", role="admin")

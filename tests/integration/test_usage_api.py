@@ -10,9 +10,9 @@ from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.metering.rollups import update_rollups
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.pricing.assignments import PlanAssignment
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW, auth
 from tests.integration.invoicing import held_since_october
 

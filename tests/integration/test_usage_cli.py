@@ -12,10 +12,10 @@ from sqlalchemy import select, update
 
 from billing.jobs import JobLease, new_holder, take_lease
 from billing.metering.models import UsageBucket
-from billing.metering.services import IncomingMessage, VehicleDirectory, store_telemetry
 from billing.mqtt import telemetry_topic
 from billing.scheduler import jobs, run_under_lease, stop_on_signal
 from billing.settings import load_settings
+from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.databases import seed_fleet
 
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from billing.metering.inbox import Inbox
+from billing.telemetry.inbox import Inbox
 
 
 def test_an_inbox_refuses_what_would_exceed_its_bytes():

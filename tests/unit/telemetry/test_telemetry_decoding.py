@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.metering import telemetry
-from billing.metering.telemetry import Bounds, Limits, decode_payload, nested_deeper_than
+from billing.telemetry import contract as telemetry
+from billing.telemetry.contract import Bounds, Limits, decode_payload, nested_deeper_than
 
 NOW = dt.datetime(2026, 11, 15, 10, 0, tzinfo=dt.UTC)
 LIMITS = Limits(latest=NOW + dt.timedelta(days=1))

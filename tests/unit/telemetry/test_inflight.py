@@ -1,6 +1,6 @@
 """Crash-loop detection from the in-flight records a dead consumer leaves behind."""
 
-from billing.metering.inflight import InFlightLog, Verdict, message_digest
+from billing.telemetry.inflight import InFlightLog, Verdict, message_digest
 
 TOPIC = "billing/v1/vehicles/VEH-1/telemetry"
 A, B, C = (message_digest(TOPIC, payload) for payload in (b"a", b"b", b"c"))

@@ -16,7 +16,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from billing.db import sqlite_timestamp
-from billing.metering.telemetry import Reading
+from billing.telemetry.contract import Reading
 
 COLUMNS = (
     "vehicle_id, msg_id, ts, odometer_m, energy_wh, battery_pct, trip_id, trip_event, extra, "

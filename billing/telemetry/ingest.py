@@ -35,9 +35,11 @@ from sqlalchemy.orm import Session
 
 from billing import heartbeats
 from billing.db import Database, utcnow
-from billing.metering.inbox import Inbox
-from billing.metering.inflight import InFlightLog, Verdict, message_digest
-from billing.metering.services import (
+from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, ConsumerClient, make_client
+from billing.settings import IngestSettings, Settings
+from billing.telemetry.inbox import Inbox
+from billing.telemetry.inflight import InFlightLog, Verdict, message_digest
+from billing.telemetry.services import (
     DATABASE_UNAVAILABLE,
     IncomingMessage,
     ValidatedBatch,
@@ -48,8 +50,6 @@ from billing.metering.services import (
     validate_batch,
     write_batch,
 )
-from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, ConsumerClient, make_client
-from billing.settings import IngestSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class IngestConsumer:
         heartbeat_seconds: float | None = None,
     ):
         """`inflight_directory` keeps the in-flight records of crash-loop detection
-        (billing.metering.inflight); without one, there is none. Every
+        (billing.telemetry.inflight); without one, there is none. Every
         `heartbeat_seconds`, the consumer records its state for the readiness view
         (billing.heartbeats); without, it does not."""
         self.database = database
