@@ -30,7 +30,7 @@ from billing.dunning.services import DunningReport, run_dunning
 from billing.invoicing.document_files import render_missing_documents
 from billing.invoicing.services import RunReport
 from billing.jobs import new_holder, release_lease, take_lease
-from billing.metering.rollups import update_rollups
+from billing.metering.rollups import meter
 from billing.payments.collection import invoice_closed_periods
 from billing.payments.gateway import StripeGateway
 from billing.payments.services import mirror_due_invoices
@@ -55,17 +55,6 @@ class Job:
     name: str
     seconds: float
     run: Callable[[Database, Settings], object]
-
-
-def meter(database: Database, settings: Settings) -> int:
-    """Bring the usage rollups up to date with every stored reading; vehicles metered."""
-    total = 0
-    with database.session() as session:
-        while result := update_rollups(
-            session, utcnow(), max_speed_kmh=settings.metering.max_speed_kmh
-        ).vehicles:
-            total += result
-    return total
 
 
 def fleet_moves(database: Database, settings: Settings) -> list[str]:

@@ -20,7 +20,7 @@ def usage() -> None:
 @click.pass_obj
 def usage_meter(app: AppContext) -> None:
     """Meter every reading stored so far (what the scheduler does every few seconds)."""
-    from billing.scheduler import meter
+    from billing.metering.rollups import meter
 
     click.echo(f"metered {meter(app.database, app.settings)} vehicle windows", err=True)
 

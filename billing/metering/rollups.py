@@ -32,11 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billing.db import UNCACHED, UTCDateTime
+from billing.db import UNCACHED, Database, UTCDateTime, utcnow
 from billing.devices.models import Customer, Fleet, Vehicle
 from billing.metering import rollup_store as store
 from billing.metering import usage
 from billing.metering.models import AnomalyRecord
+from billing.settings import Settings
 from billing.telemetry.models import MeteringQueue, Reading
 
 BUCKET = dt.timedelta(seconds=usage.BUCKET_SECONDS)
@@ -117,6 +118,18 @@ def update_rollups(
     store.dequeue(session, [row_id for entry in queued for row_id in entry.row_ids])
     session.commit()
     return PassResult(vehicles=len(windows), readings=sum(len(w.readings) for w in windows))
+
+
+def meter(database: Database, settings: Settings) -> int:
+    """The metering pass: bring the usage rollups up to date with every stored reading
+    (the scheduler runs it every few seconds); returns the vehicle windows metered."""
+    total = 0
+    with database.session() as session:
+        while result := update_rollups(
+            session, utcnow(), max_speed_kmh=settings.metering.max_speed_kmh
+        ).vehicles:
+            total += result
+    return total
 
 
 def enqueue(

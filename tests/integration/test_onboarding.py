@@ -18,10 +18,10 @@ from billing import create_app
 from billing.api_keys import create_api_key
 from billing.broker.rules import registry_accounts
 from billing.db import utcnow
+from billing.metering.rollups import meter
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY
-from billing.scheduler import meter
 from billing.settings import load_settings
 from billing.telemetry.models import Reading
 from tests.brokers import RecordingClient, start_mosquitto
