@@ -47,6 +47,14 @@ def replace_buckets(
     zones: dict[str, ZoneInfo],
 ) -> None:
     """Swap every window's buckets for the recomputed ones; carry the changes to the days."""
+    old = _delete_window_buckets(session, windows)
+    new = _insert_buckets(session, buckets)
+    _apply_day_changes(session, _day_changes(old, new, zones), zones)
+
+
+def _delete_window_buckets(session: Session, windows: Sequence[Any]) -> Sequence[Any]:
+    """Delete the stored buckets inside the windows; return them (vehicle_id, bucket_start,
+    distance_m, energy_wh, readings), the amounts the days lose."""
     bounds = values(
         column("vehicle_id", String), column("lo", UTCDateTime), column("hi", UTCDateTime),
         name="windows",
@@ -61,7 +69,7 @@ def replace_buckets(
             UsageBucket.bucket_start < bounds.c.hi,
         ),
     )
-    old = session.execute(
+    return session.execute(
         delete(UsageBucket)
         .execution_options(synchronize_session=False)
         .where(tuple_(UsageBucket.vehicle_id, UsageBucket.bucket_start).in_(in_windows))
@@ -74,6 +82,12 @@ def replace_buckets(
         ),
         execution_options=UNCACHED,
     ).all()
+
+
+def _insert_buckets(
+    session: Session, buckets: dict[str, dict[dt.datetime, usage.Bucket]]
+) -> list[tuple[str, usage.Bucket]]:
+    """Insert the recomputed buckets that hold anything; return them with their vehicle."""
     new = [
         (vehicle_id, b)
         for vehicle_id, by_start in buckets.items()
@@ -89,6 +103,14 @@ def replace_buckets(
             for vehicle_id, b in new
         ],
     )  # fmt: skip
+    return new
+
+
+def _day_changes(
+    old: Sequence[Any], new: list[tuple[str, usage.Bucket]], zones: dict[str, ZoneInfo]
+) -> dict[tuple[str, dt.date], Totals]:
+    """What each local day of the vehicles' customers gains and loses: the new buckets
+    minus the deleted ones."""
     changes: dict[tuple[str, dt.date], Totals] = defaultdict(lambda: [0, 0, 0])
     for vehicle_id, start, distance, energy, readings in old:
         change = changes[vehicle_id, start.astimezone(zones[vehicle_id]).date()]
@@ -100,7 +122,7 @@ def replace_buckets(
         change[0] += b.distance_m
         change[1] += b.energy_wh
         change[2] += b.readings
-    _apply_day_changes(session, changes, zones)
+    return changes
 
 
 def _apply_day_changes(
