@@ -166,29 +166,59 @@ def simulate(
     tz = _zone(timezone or app.settings.default_timezone)
     start, end = _time_window(now, tz, backfill_from, backfill_days, duration, follow)
     ids = _vehicle_ids(app, vehicle_count, vehicle_ids, prefix)
-    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     faults = FaultRates(duplicate_rate, out_of_order_rate, offline_rate)
-    config = SimulationConfig(seed, interval, heartbeat, faults, timezone=tz.key)
+    config = _simulation_config(seed, interval, heartbeat, faults, tz)
     broker = _broker(app, mqtt_url, gateway)
+    publisher = _fleet_publisher(
+        app, broker, ids, anonymous, gateway, rate, max_inflight, PROTOCOLS[protocol]
+    )
+    _announce(len(ids), start, end, broker, config.seed)
+    live_until = end if duration is not None else None
+    stats = _publish(publisher, simulate_fleet(ids, start, end, config), live_until)
+    if stats.refused or stats.unacked:
+        raise click.exceptions.Exit(1)
+
+
+def _simulation_config(
+    seed: int | None, interval: int, heartbeat: int, faults: FaultRates, tz: ZoneInfo
+) -> SimulationConfig:
+    """What the fleet does: a random seed unless one was given."""
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    return SimulationConfig(seed, interval, heartbeat, faults, timezone=tz.key)
+
+
+def _fleet_publisher(
+    app: AppContext,
+    broker: BrokerAddress,
+    ids: list[str],
+    anonymous: bool,
+    gateway: str | None,
+    rate: float | None,
+    max_inflight: int,
+    protocol: int,
+) -> FleetPublisher:
+    """How the fleet reaches the broker: one login per vehicle with a password issued now,
+    anonymous connections, or one gateway connection for all."""
     credentials = None if anonymous or gateway else _issue_credentials(app, ids)
-    publisher = FleetPublisher(
+    return FleetPublisher(
         broker,
         ids,
         credentials=credentials,
         gateway=gateway is not None,
         rate=rate,
         max_inflight=max_inflight,
-        protocol=PROTOCOLS[protocol],
+        protocol=protocol,
     )
+
+
+def _announce(
+    vehicles: int, start: dt.datetime, end: dt.datetime | None, broker: BrokerAddress, seed: int
+) -> None:
     until = f"until {_utc(end)}" if end else "until Ctrl-C"
     click.echo(
-        f"simulating {len(ids)} vehicles from {_utc(start)} {until} to {broker.url} (seed {seed})",
+        f"simulating {vehicles} vehicles from {_utc(start)} {until} to {broker.url} (seed {seed})",
         err=True,
     )
-    live_until = end if duration is not None else None
-    stats = _publish(publisher, simulate_fleet(ids, start, end, config), live_until)
-    if stats.refused or stats.unacked:
-        raise click.exceptions.Exit(1)
 
 
 def _utc(instant: dt.datetime) -> str:
