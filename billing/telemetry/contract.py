@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -116,7 +117,7 @@ class Reading(msgspec.Struct, frozen=True):
 
     def as_json(self) -> bytes:
         """The reading as the JSON a publisher would send, for a record of it."""
-        document = {"msg_id": self.msg_id, "ts": self.ts.isoformat()}
+        document: dict[str, Any] = {"msg_id": self.msg_id, "ts": self.ts.isoformat()}
         for name in ("odometer_m", "energy_wh", "battery_pct"):
             if getattr(self, name) is not None:
                 document[name] = getattr(self, name)
@@ -235,7 +236,7 @@ def _batch_problem(items: list[Any], payload: bytes) -> Decoded | None:
 
 def _checked(
     vehicle_id: str,
-    parsed: list[tuple[ReadingPayload, tuple[Any, str] | None]],
+    parsed: Sequence[tuple[ReadingPayload, tuple[Any, str] | None]],
     payload: bytes,
     limits: Limits,
     bounds: Bounds,
@@ -253,9 +254,10 @@ def _checked(
         ts, problem = _utc_timestamp(reading_payload.ts)
         if ts is not None:
             problem = _timestamp_problem(ts, limits)
-        if problem is None:
-            readings.append(_reading(vehicle_id, reading_payload, ts, raw_item, bounds, path))
-            continue
+            if problem is None:
+                readings.append(_reading(vehicle_id, reading_payload, ts, raw_item, bounds, path))
+                continue
+        assert problem is not None, "an instant out of range comes with its reason"
         reason, message = problem
         raw = payload if single else _encoder.encode(raw_item or reading_payload)
         rejections.append(Rejection(reason, f"{message} - at `{path}.ts`", raw, path))
