@@ -48,8 +48,8 @@ from billing.invoicing.models import (
 )
 from billing.invoicing.services import locked_invoice
 from billing.money import ZERO, round_money, split_proportionally
-from billing.pricing.totals import compute_totals
 from billing.settings import Settings
+from billing.vat import compute_totals
 from billing.webhooks.events import CREDIT_NOTE_ISSUED, invoice_data
 from billing.webhooks.services import emit_event
 from billing.words import words

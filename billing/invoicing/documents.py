@@ -16,7 +16,7 @@ Rules the data follows (EN 16931), checked by `check_document`:
   measured usage is kept in `usage_quantity` / `usage_unit_code` and the tier breakdown in
   `tiers`; both appear on the PDF and in the line note (BT-127). `usage_line` picks the form.
 - VAT is computed per (category, rate) on the sum of the line amounts, rounded half-up once
-  (BR-CO-17, BR-S-08): see `compute_totals`.
+  (BR-CO-17, BR-S-08): see `document_totals`.
 - VAT categories: "S" (standard, a positive rate), "Z" (zero rated: a plan whose rate is 0,
   lines and breakdown at 0 % with no exemption reason, BR-Z-05, BR-Z-09, BR-Z-10) and "AE"
   (reverse charge: 0 % with the exemption reason BR-AE-10 requires).
@@ -28,24 +28,27 @@ from datetime import date
 from decimal import Decimal
 
 from billing.money import is_known_currency, quantum, round_money
-from billing.pricing import totals as pricing_totals
+from billing.vat import (
+    REVERSE_CHARGE,
+    REVERSE_CHARGE_REASON,
+    REVERSE_CHARGE_REASON_CODE,
+    STANDARD,
+    ZERO_RATED,
+    compute_totals,
+)
 from billing.words import LANGUAGES, words
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
 TYPE_CODES = {INVOICE: "380", CREDIT_NOTE: "381"}  # UNTDID 1001
 
-STANDARD_RATE = "S"
-ZERO_RATED = "Z"
-REVERSE_CHARGE = "AE"
-VAT_CATEGORIES = (STANDARD_RATE, ZERO_RATED, REVERSE_CHARGE)
+# The VAT categories a document may carry (see billing.vat for all of EN 16931's).
+DOCUMENT_VAT_CATEGORIES = (STANDARD, ZERO_RATED, REVERSE_CHARGE)
 # Categories whose lines are at 0 %: their name, and the rule that says so.
 _AT_ZERO_PERCENT = {
     ZERO_RATED: ("zero-rated", "BR-Z-05"),
     REVERSE_CHARGE: ("reverse charge", "BR-AE-05"),
 }
-REVERSE_CHARGE_REASON = "Autoliquidation"  # the French equivalent text BR-AE-10 accepts
-REVERSE_CHARGE_REASON_CODE = "VATEX-EU-AE"
 
 LUMP_SUM_UNIT = "C62"  # UN/ECE rec. 20 "one"
 
@@ -169,8 +172,8 @@ class InvoiceDocument:
 
 
 @dataclass(frozen=True)
-class Totals:
-    """What `compute_totals` derives from the lines; the fields are InvoiceDocument's."""
+class DocumentTotals:
+    """What `document_totals` derives from the lines; the fields are InvoiceDocument's."""
 
     vat_breakdown: tuple[VatBreakdown, ...]
     total_net: Decimal
@@ -238,15 +241,15 @@ def usage_line(
     )
 
 
-def compute_totals(lines: Iterable[DocumentLine], currency: str) -> Totals:
+def document_totals(lines: Iterable[DocumentLine], currency: str) -> DocumentTotals:
     """VAT breakdown per (category, rate) and document totals, the EN 16931 way.
 
-    The arithmetic is `billing.pricing.totals.compute_totals` (VAT rounded once per rate on
+    The arithmetic is `billing.vat.compute_totals` (VAT rounded once per rate on
     the sum of line amounts, BR-CO-17); this adds the exemption reason BR-AE-10 requires on
     reverse-charge groups.
     """
     items = ((line.vat_category, line.vat_rate, line.amount) for line in lines)
-    totals = pricing_totals.compute_totals(items, currency)
+    totals = compute_totals(items, currency)
     breakdown = tuple(
         VatBreakdown(subtotal.category, subtotal.rate, subtotal.base, subtotal.vat)
         if subtotal.category != REVERSE_CHARGE
@@ -260,7 +263,7 @@ def compute_totals(lines: Iterable[DocumentLine], currency: str) -> Totals:
         )
         for subtotal in totals.subtotals
     )
-    return Totals(breakdown, totals.net, totals.vat, totals.gross)
+    return DocumentTotals(breakdown, totals.net, totals.vat, totals.gross)
 
 
 def check_document(doc: InvoiceDocument) -> list[str]:
@@ -311,14 +314,14 @@ def _check_header(doc: InvoiceDocument) -> list[str]:
 def _check_line(line: DocumentLine, currency: str) -> list[str]:
     where = f"line {line.line_id}"
     problems = []
-    if line.vat_category not in VAT_CATEGORIES:
+    if line.vat_category not in DOCUMENT_VAT_CATEGORIES:
         problems.append(f"{where}: VAT category {line.vat_category!r} is not supported")
     if line.vat_category in _AT_ZERO_PERCENT and line.vat_rate != 0:
         name, rule = _AT_ZERO_PERCENT[line.vat_category]
         problems.append(f"{where}: {name} lines have a 0 % rate ({rule})")
     if not 0 <= line.vat_rate < 100:
         problems.append(f"{where}: VAT rate {line.vat_rate} % is not a percentage below 100")
-    elif line.vat_category == STANDARD_RATE and line.vat_rate == 0:
+    elif line.vat_category == STANDARD and line.vat_rate == 0:
         problems.append(f"{where}: standard-rated lines have a positive rate (BR-S-05)")
     if line.unit_price < 0:
         problems.append(f"{where}: unit price is negative (BR-27); negate the quantity")
@@ -332,7 +335,7 @@ def _check_line(line: DocumentLine, currency: str) -> list[str]:
 
 
 def _check_totals(doc: InvoiceDocument) -> list[str]:
-    expected = compute_totals(doc.lines, doc.currency)
+    expected = document_totals(doc.lines, doc.currency)
     problems = []
     given = {(group.category, group.rate): group for group in doc.vat_breakdown}
     wanted = {(group.category, group.rate): group for group in expected.vat_breakdown}

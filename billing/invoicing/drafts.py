@@ -34,8 +34,8 @@ from billing.invoicing.lines import (
 )
 from billing.invoicing.models import BILLED, DRAFT, INVOICE, Invoice, InvoiceLine
 from billing.periods import Period
-from billing.pricing.totals import Totals, compute_totals
 from billing.statements.compute import Statement, compute_statements
+from billing.vat import Totals, compute_totals
 from billing.words import LANGUAGES
 
 

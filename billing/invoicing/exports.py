@@ -14,13 +14,13 @@ from decimal import Decimal
 
 from billing.csv_cells import spreadsheet_safe
 from billing.invoicing.documents import (
-    REVERSE_CHARGE,
     DocumentLine,
     InvoiceDocument,
     ensure_valid,
     format_percent,
 )
 from billing.money import ZERO, round_money
+from billing.vat import REVERSE_CHARGE
 
 # --- FEC: Fichier des écritures comptables (LPF art. A47 A-1, BOI-CF-IOR-60-40-20) --------
 

@@ -31,6 +31,7 @@ from billing.invoicing.documents import DocumentLine, InvoiceDocument, ensure_va
 from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.validation import xsd_errors
 from billing.money import ZERO
+from billing.vat import REVERSE_CHARGE, ZERO_RATED
 from billing.words import words
 
 TEMPLATE = Path(__file__).parent / "templates" / "invoice.typ"
@@ -260,7 +261,8 @@ def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money)
         price = t["adjustment"]  # of an earlier period: a difference of amounts, not a price
     else:
         price = t["lump_sum"]
-    reverse_charge = line.vat_category == documents.REVERSE_CHARGE
+    reverse_charge = line.vat_category == REVERSE_CHARGE
+    vat = REVERSE_CHARGE if reverse_charge else documents.format_percent(line.vat_rate, language)
     unit = line.measured_unit_code
     return {
         "description": line.description,
@@ -268,7 +270,7 @@ def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money)
         "quantity": documents.format_quantity(line.measured_quantity, unit, language),
         "price": price,
         "price_muted": line.is_lump_sum,
-        "vat": "AE" if reverse_charge else documents.format_percent(line.vat_rate, language),
+        "vat": vat,
         "vat_muted": reverse_charge,
         "amount": money(line.amount),
         "tiers": [
@@ -283,10 +285,10 @@ def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money)
 
 
 def _vat_label(group: documents.VatBreakdown, t: Mapping[str, str], language: str) -> str:
-    if group.category == documents.REVERSE_CHARGE:
+    if group.category == REVERSE_CHARGE:
         return t["reverse_charge"]
     percent = documents.format_percent(group.rate, language)
-    if group.category == documents.ZERO_RATED:
+    if group.category == ZERO_RATED:
         return f"{percent} ({t['zero_rated']})"
     return percent
 

@@ -12,9 +12,6 @@ import json
 from decimal import Decimal
 
 from billing.invoicing.documents import (
-    REVERSE_CHARGE,
-    REVERSE_CHARGE_REASON,
-    REVERSE_CHARGE_REASON_CODE,
     Address,
     DocumentLine,
     InvoiceDocument,
@@ -28,8 +25,8 @@ from billing.invoicing.documents import (
 from billing.invoicing.lines import SUMMARY_METRICS, UNIT_CODES
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.money import round_money
-from billing.pricing.totals import Totals
 from billing.settings import SellerSettings
+from billing.vat import REVERSE_CHARGE, REVERSE_CHARGE_REASON, REVERSE_CHARGE_REASON_CODE, Totals
 from billing.words import words
 
 

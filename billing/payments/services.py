@@ -76,6 +76,7 @@ from billing.payments.models import (
     StripeOutboxEntry,
 )
 from billing.settings import StripeSettings
+from billing.vat import REVERSE_CHARGE
 from billing.webhooks.events import INVOICE_PAID, invoice_data
 from billing.webhooks.services import emit_event
 from billing.words import words
@@ -292,8 +293,6 @@ def _stripe_customer_id(
 
 
 # --- what Stripe is told -----------------------------------------------------------------
-
-REVERSE_CHARGE = "AE"  # EN 16931 VAT category
 
 
 class AmountsDisagree(ValueError):

@@ -16,8 +16,8 @@ from billing.errors import DomainError
 from billing.invoicing.drafts import InvoicedPeriod
 from billing.periods import Period
 from billing.pricing.rating import RatedLine
-from billing.pricing.totals import Totals
 from billing.statements.services import CLOSED, CustomerStatement, get_statement
+from billing.vat import Totals
 
 COLUMNS = ("Vehicle", "Plan", "From", "To", "Charge", "Metric", "Quantity", "Billable",
            "Unit price", "Amount", "VAT %")  # fmt: skip

@@ -30,22 +30,8 @@ from billing.pricing.models import Plan as PlanModel
 from billing.pricing.models import PlanVersion
 from billing.pricing.plans import Plan
 from billing.pricing.services import get_plan, get_plan_version
-from billing.pricing.totals import Totals, compute_totals
 from billing.spending_caps.services import caps_in_force
-
-# Member states by ISO 3166 code (Greece is GR here; its VAT numbers start with EL).
-EU_COUNTRIES = frozenset(
-    ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-     "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")
-)  # fmt: skip
-SELLER_COUNTRY = "FR"
-STANDARD, REVERSE_CHARGE, ZERO_RATED = "S", "AE", "Z"
-
-
-@dataclass(frozen=True)
-class VatTreatment:
-    category: str  # UNTDID 5305
-    exemption: str | None = None  # the mention the document must carry
+from billing.vat import Totals, VatTreatment, compute_totals, line_vat, vat_treatment
 
 
 @dataclass(frozen=True)
@@ -111,19 +97,6 @@ class Statement:
         return [line for line in self.lines if line.vehicle_id == vehicle_id]
 
 
-def vat_treatment(customer: Customer) -> VatTreatment:
-    """Reverse charge for a business in another EU member state (it has a VAT number);
-    French VAT otherwise (French customers, consumers, and customers outside the EU are
-    treated as French VAT here: exports of services are out of this product's scope)."""
-    if (
-        customer.country != SELLER_COUNTRY
-        and customer.country in EU_COUNTRIES
-        and customer.vat_number
-    ):
-        return VatTreatment(REVERSE_CHARGE, "Autoliquidation (article 283-2 du CGI)")
-    return VatTreatment(STANDARD)
-
-
 def compute_statement(
     session: Session, customer: Customer, period: Period, *, until: dt.datetime | None = None
 ) -> Statement:
@@ -163,7 +136,7 @@ def compute_statements(
         caps = caps_in_force(session, [c.id for c in group], period)
         for customer in group:
             mine = [next(measured) for _ in segments[customer.id]]
-            vat = vat_treatment(customer)
+            vat = vat_treatment(customer.country, customer.vat_number)
             lines, versions = rate_segments(
                 session,
                 [SegmentQuantities(i.segment, quantities(i.usage), i.vehicle_days) for i in mine],
@@ -261,8 +234,7 @@ def _rate(
         for item in items
     ]
     rated = rating.rate_vehicles(plan, vehicles, period.days())
-    rate = Decimal(0) if vat.category == REVERSE_CHARGE else plan.vat_rate
-    category = vat.category if rate or vat.category == REVERSE_CHARGE else ZERO_RATED
+    category, rate = line_vat(vat, plan.vat_rate)
     per_vehicle = len(plan.charges)
     return [
         StatementLine(

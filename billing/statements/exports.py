@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from billing.csv_cells import spreadsheet_safe
 from billing.pricing.caps import CAP_METRIC, CAP_MODEL
-from billing.pricing.totals import Totals
 from billing.statements.services import CustomerStatement
+from billing.vat import Totals
 
 COLUMNS = (
     "row", "vehicle_id", "plan_code", "plan_version", "segment_start", "segment_end",

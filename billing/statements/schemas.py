@@ -12,6 +12,7 @@ from billing.metering.schemas import FreshnessSchema, UsageSchema
 from billing.pricing.schemas import DecimalString, PeriodField, PreviewLineSchema, TierLineSchema
 from billing.statements.compute import StatementLine
 from billing.validators import UTCDateTime
+from billing.vat import REVERSE_CHARGE
 
 FORMATS = ("json", "csv")
 RATED_FIELDS = (
@@ -122,7 +123,7 @@ class StatementTotalsSchema(ma.Schema):
 
 class StatementVatTreatmentSchema(ma.Schema):
     category = fields.String(metadata={"description": "S (French VAT) or AE (reverse charge)"})
-    reverse_charge = fields.Function(lambda vat: vat.category == "AE")
+    reverse_charge = fields.Function(lambda vat: vat.category == REVERSE_CHARGE)
     mention = fields.String(attribute="exemption", allow_none=True)
 
 

@@ -35,7 +35,6 @@ from billing.money import ZERO, round_money
 from billing.periods import Period
 from billing.pricing.caps import CapOutcome
 from billing.pricing.rating import TierLine
-from billing.pricing.totals import Totals
 from billing.statements import projection
 from billing.statements.compute import (
     SegmentQuantities,
@@ -47,6 +46,7 @@ from billing.statements.compute import (
     rate_segments,
     statement_totals,
 )
+from billing.vat import Totals
 
 DEFAULT_ADJUSTMENT_MONTHS = 3  # settings.invoicing.adjustment_months
 CLOSED = "closed"

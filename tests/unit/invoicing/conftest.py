@@ -14,7 +14,7 @@ from billing.invoicing.documents import (
     InvoiceDocument,
     Party,
     TierDetail,
-    compute_totals,
+    document_totals,
     usage_line,
 )
 
@@ -92,7 +92,7 @@ def tiered_line(line_id: str, vehicle_id: str = "MOB-000123") -> DocumentLine:
 def build_document(lines: list[DocumentLine], **fields) -> InvoiceDocument:
     """An invoice of `lines` with consistent totals; any InvoiceDocument field can be set."""
     currency = fields.get("currency", "EUR")
-    totals = compute_totals(lines, currency)
+    totals = document_totals(lines, currency)
     values = {
         "kind": "invoice",
         "number": "F-2026-000123",

@@ -8,7 +8,7 @@ import pytest
 
 from billing.invoicing.documents import (
     check_document,
-    compute_totals,
+    document_totals,
     format_date,
     format_money,
     format_percent,
@@ -48,7 +48,7 @@ def test_vat_is_rounded_once_per_rate_on_the_sum_of_the_lines(make_line):
     lines = [make_line(str(i), quantity=D(1), unit_price=D("0.03"), amount=D("0.03"))
              for i in range(1, 4)]  # fmt: skip
 
-    totals = compute_totals(lines, "EUR")
+    totals = document_totals(lines, "EUR")
 
     assert [(g.category, g.rate, g.base, g.amount) for g in totals.vat_breakdown] == [
         ("S", D(20), D("0.09"), D("0.02"))

@@ -15,7 +15,7 @@ from billing.pricing.caps import (
 )
 from billing.pricing.plans import parse_plan
 from billing.pricing.rating import VehicleUsage, rate_vehicles
-from billing.pricing.totals import compute_totals
+from billing.vat import compute_totals
 
 PROPERTIES = settings(deadline=None, database=None, max_examples=200)
 

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 import pytest
 
 from billing.money import UnknownCurrency
-from billing.pricing.totals import Totals, VatSubtotal, compute_totals
+from billing.vat import Totals, VatSubtotal, compute_totals
 
 
 def test_vat_is_computed_on_the_sum_of_a_rates_lines_not_line_by_line() -> None:

@@ -1,4 +1,10 @@
-"""Invoice and statement totals with the VAT breakdown per category and rate (EN 16931).
+"""VAT: the categories of EN 16931, the treatment of a buyer, and the totals of a document.
+
+Pure: no database, no web. Every module that names a VAT category or totals VAT imports it
+from here, so the reverse-charge code "AE" has one home.
+
+The treatment of a buyer follows its country and VAT number: reverse charge (category AE,
+0 %) for a business in another EU member state, the seller's French VAT otherwise.
 
 VAT is computed once per (category, rate) on the sum of the rounded line amounts of that
 rate (BR-CO-17, BR-S-08), never per line: per-line VAT would drift by a cent per few lines
@@ -16,8 +22,58 @@ from billing.money import HUNDRED, ZERO, round_money, vat_amount
 # IPSI. The standard rate is above 0 (BR-S-05); L and M may be 0 or more (BR-IG-05,
 # BR-IP-05); the others are at 0 % (BR-Z-05, BR-E-05, BR-AE-05, BR-IC-05, BR-G-05; O has
 # no rate, written 0 here).
-VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
-_ZERO_RATED_CATEGORIES = frozenset({"Z", "E", "AE", "K", "G", "O"})
+STANDARD = "S"
+ZERO_RATED = "Z"
+EXEMPT = "E"
+REVERSE_CHARGE = "AE"
+INTRA_COMMUNITY = "K"
+EXPORT = "G"
+OUTSIDE_SCOPE = "O"
+CANARY_ISLANDS = "L"
+CEUTA_MELILLA = "M"
+VAT_CATEGORIES = (
+    STANDARD, ZERO_RATED, EXEMPT, REVERSE_CHARGE, INTRA_COMMUNITY, EXPORT, OUTSIDE_SCOPE,
+    CANARY_ISLANDS, CEUTA_MELILLA,
+)  # fmt: skip
+_ZERO_RATED_CATEGORIES = frozenset(
+    {ZERO_RATED, EXEMPT, REVERSE_CHARGE, INTRA_COMMUNITY, EXPORT, OUTSIDE_SCOPE}
+)
+
+# The exemption reason a reverse-charge VAT group carries (BT-120, BT-121; BR-AE-10).
+REVERSE_CHARGE_REASON = "Autoliquidation"  # the French equivalent text BR-AE-10 accepts
+REVERSE_CHARGE_REASON_CODE = "VATEX-EU-AE"
+
+# Member states by ISO 3166 code (Greece is GR here; its VAT numbers start with EL).
+EU_COUNTRIES = frozenset(
+    ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+     "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")
+)  # fmt: skip
+SELLER_COUNTRY = "FR"
+
+
+@dataclass(frozen=True)
+class VatTreatment:
+    category: str  # UNTDID 5305
+    exemption: str | None = None  # the mention the document must carry
+
+
+def vat_treatment(country: str, vat_number: str | None) -> VatTreatment:
+    """The treatment of a buyer in `country` (ISO 3166) with `vat_number` (None or empty
+    for a consumer): reverse charge for a business in another EU member state (it has a VAT
+    number); French VAT otherwise (French customers, consumers, and customers outside the
+    EU are treated as French VAT here: exports of services are out of this product's scope).
+    """
+    if country != SELLER_COUNTRY and country in EU_COUNTRIES and vat_number:
+        return VatTreatment(REVERSE_CHARGE, "Autoliquidation (article 283-2 du CGI)")
+    return VatTreatment(STANDARD)
+
+
+def line_vat(treatment: VatTreatment, plan_rate: Decimal) -> tuple[str, Decimal]:
+    """The (category, rate percent) of a line priced at a plan's `plan_rate` for a buyer of
+    `treatment`: 0 % under reverse charge; zero rated (Z) when the plan's rate is 0."""
+    if treatment.category == REVERSE_CHARGE:
+        return REVERSE_CHARGE, Decimal(0)
+    return (treatment.category if plan_rate else ZERO_RATED), plan_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +128,7 @@ def _check_item(category: str, rate: Decimal, amount: Decimal, currency: str) ->
         raise ValueError(f"unknown VAT category {category!r}; known: {', '.join(VAT_CATEGORIES)}")
     if not ZERO <= rate < HUNDRED:
         raise ValueError(f"VAT rate {rate} is not within 0 <= rate < 100")
-    if category == "S" and rate == 0:
+    if category == STANDARD and rate == 0:
         raise ValueError("VAT rate for category S must be above 0")
     if category in _ZERO_RATED_CATEGORIES and rate != 0:
         raise ValueError(f"VAT rate for category {category} must be 0, not {rate}")
