@@ -17,7 +17,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     """The Flask application: the API, its documentation and the health endpoint."""
-    from billing import health, metrics, web
+    from billing import health, metrics, web, wiring
     from billing.access.views import blp as access_blp
     from billing.alerts.views import blp as alerts_blp
     from billing.api_keys import authenticate
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["billing.vehicle_directory"] = VehicleDirectory()
     # billing.web reads the caller's key through it, knowing nothing of the key table.
     app.extensions["billing.authenticate"] = authenticate
+    app.extensions.update(wiring.extensions())
     app.teardown_appcontext(web.close_db_session)
     app.before_request(web.refuse_oversized_body)
     app.before_request(web.refuse_nul_in_url)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import click
 
+from billing import wiring
 from billing.broker.commands import broker
 from billing.cli_context import AppContext, pass_context
 from billing.components.commands import bom, components, plans_derive
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Usage billing for scooters rented by use."""
-    ctx.call_on_close(ctx.ensure_object(AppContext).close)
+    app = ctx.ensure_object(AppContext)
+    app.extensions.update(wiring.extensions())
+    ctx.call_on_close(app.close)
 
 
 @main.group()

@@ -14,11 +14,14 @@ from billing.settings import Settings, load_settings
 
 
 class AppContext:
-    """Settings and database, created on first use so that `--help` needs neither."""
+    """Settings and database, created on first use so that `--help` needs neither, and the
+    functions the packages are given at start (`billing.wiring`), as in Flask's
+    `app.extensions`."""
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._database: Database | None = None
+        self.extensions: dict[str, object] = {}
 
     @property
     def settings(self) -> Settings:

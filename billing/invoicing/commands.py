@@ -69,12 +69,19 @@ def invoices_finalize(app: AppContext, period: Period | None) -> None:
     """Finalize the drafts past their grace period: number and freeze them, then render
     and keep their documents."""
     from billing.invoicing.document_files import render_missing_documents
-    from billing.payments.collection import finalize_due_invoices
+    from billing.invoicing.issuing import issuing_hooks
+    from billing.invoicing.services import finalize_due_invoices
 
+    on_issued = issuing_hooks(app.extensions).invoices
     with app.database.session() as session:
         with _progress("finalizing") as progress:
             report = finalize_due_invoices(
-                session, utcnow(), settings=app.settings, period=period, progress=progress
+                session,
+                utcnow(),
+                settings=app.settings,
+                on_issued=on_issued,
+                period=period,
+                progress=progress,
             )
         _summary("", report)
         with _progress("rendering") as progress:

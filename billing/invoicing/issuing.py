@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -105,6 +105,26 @@ def write_drafts(
 # of issuing pass it in (`billing.payments.collection`: queued for Stripe; for a credit note,
 # the customer's overdue block lifted at once when it settles what was due).
 OnIssued = Callable[[Session, Sequence[Invoice], dt.datetime, Settings], None]
+
+# The key of `IssuingHooks` in the application's extensions (Flask's and the CLI's).
+ISSUING_HOOKS = "billing.issuing_hooks"
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuingHooks:
+    """What issuing sets going beyond invoicing, for invoices and for credit notes: given
+    by the composition root (`billing.wiring`), since what it sets going sits above."""
+
+    invoices: OnIssued
+    credit_notes: OnIssued
+
+
+def issuing_hooks(extensions: Mapping[str, object]) -> IssuingHooks:
+    """The hooks the application was given at start."""
+    hooks = extensions.get(ISSUING_HOOKS)
+    if not isinstance(hooks, IssuingHooks):
+        raise RuntimeError(f"the application was started without {ISSUING_HOOKS}")
+    return hooks
 
 
 def issue(

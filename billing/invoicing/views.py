@@ -6,9 +6,9 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 
 from billing.db import utcnow
-from billing.invoicing import files, schemas, services
+from billing.invoicing import credit_notes, files, schemas, services
 from billing.invoicing.credit_notes import CreditedLine
-from billing.payments import collection
+from billing.invoicing.issuing import IssuingHooks, issuing_hooks
 from billing.settings import Settings
 from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
@@ -22,6 +22,10 @@ FINANCE = ("admin", "finance")
 
 def _settings() -> Settings:
     return current_app.extensions["billing.settings"]
+
+
+def _hooks() -> IssuingHooks:
+    return issuing_hooks(current_app.extensions)
 
 
 def _download(file: files.File) -> Response:
@@ -81,7 +85,9 @@ class InvoiceFinalization(MethodView):
     def post(self, invoice_id):
         """Issue a draft now, before its grace period ends: brought up to date, numbered,
         frozen."""
-        return collection.finalize_invoice(db_session(), invoice_id, utcnow(), settings=_settings())
+        return services.finalize_invoice(
+            db_session(), invoice_id, utcnow(), settings=_settings(), on_issued=_hooks().invoices
+        )
 
 
 @blp.route("/invoices/<invoice_id>/void")
@@ -91,8 +97,13 @@ class InvoiceVoid(MethodView):
     @blp.response(201, schemas.InvoiceSchema)
     def post(self, data, invoice_id):
         """Void a finalized invoice: returns the credit note of all it billed."""
-        return collection.void_invoice(
-            db_session(), invoice_id, data["reason"], utcnow(), settings=_settings()
+        return credit_notes.void_invoice(
+            db_session(),
+            invoice_id,
+            data["reason"],
+            utcnow(),
+            settings=_settings(),
+            on_issued=_hooks().credit_notes,
         )
 
 
@@ -104,12 +115,13 @@ class InvoiceCreditNotes(MethodView):
     def post(self, data, invoice_id):
         """Issue a partial credit note: lines of the invoice (by position, in full or an
         amount of each), or an amount before VAT spread over its VAT rates."""
-        return collection.issue_credit_note(
+        return credit_notes.issue_credit_note(
             db_session(),
             invoice_id,
             data["reason"],
             utcnow(),
             settings=_settings(),
+            on_issued=_hooks().credit_notes,
             lines=[CreditedLine(**line) for line in data["lines"]],
             amount=data.get("amount"),
         )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from billing.dunning.services import release_settled_blocks
 from billing.invoicing import credit_notes, services
 from billing.invoicing.credit_notes import CreditedLine
+from billing.invoicing.issuing import IssuingHooks
 from billing.invoicing.models import Invoice
 from billing.invoicing.services import Progress, RunReport
 from billing.payments.services import enqueue_invoice
@@ -44,6 +45,10 @@ def credit_note_issued(
     collect_issued(session, notes, now, settings)
     for note in notes:
         release_settled_blocks(session, note.customer_id, now)
+
+
+# What the API and the commands issue with (`billing.wiring` gives it to them).
+HOOKS = IssuingHooks(invoices=collect_issued, credit_notes=credit_note_issued)
 
 
 def finalize_invoice(
