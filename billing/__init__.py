@@ -22,12 +22,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.alerts.views import blp as alerts_blp
     from billing.api_keys import authenticate
     from billing.components.views import blp as components_blp
-    from billing.devices.views import blp as registry_blp
     from billing.invoicing.views import blp as invoices_blp
     from billing.metering.views import blp as usage_blp
     from billing.payments.views import blp as payments_blp
     from billing.portal.pages import register_pages
     from billing.pricing.views import blp as plans_blp
+    from billing.registry.views import blp as registry_blp
     from billing.spending_caps.views import blp as spending_caps_blp
     from billing.statements.views import blp as statements_blp
     from billing.telemetry.services import VehicleDirectory

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from billing.settings import Settings
-from billing.validators import UnsafeText, clean_text
+from billing.text import UnsafeText, clean_text
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from billing import create_app, migrate, registry_changes
+from billing import create_app, migrate
 from billing.api_keys import create_api_key
 from billing.cli import main
 from billing.db import Database, make_engine
 from billing.devices import services
+from billing.registry import vehicle_changes
 from billing.settings import Settings, load_settings
 from billing.simulation.demo import DEMO_CUSTOMER
 from tests.services import configured_database_url, scratch_postgres_database
@@ -105,7 +106,7 @@ def registry(session) -> Registry:
         fleet = services.create_fleet(
             session, SYSTEM, {"customer_id": customer.id, "name": f"Fleet {suffix}"}, NOW
         )
-        vehicle = registry_changes.register_vehicle(
+        vehicle = vehicle_changes.register_vehicle(
             session,
             SYSTEM,
             {"id": f"VEH-{suffix}", "fleet_id": fleet.id, "model": "s1", "serial": f"S-{suffix}"},

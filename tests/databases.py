@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from billing import migrate, registry_changes
+from billing import migrate
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services
+from billing.registry import vehicle_changes
 from tests.conftest import customer_payload
 from tests.services import configured_database_url, scratch_postgres_database
 
@@ -48,7 +49,7 @@ def seed_fleet(database: Database, vehicle_ids: list[str]) -> str:
             session, SYSTEM, {"customer_id": customer.id, "name": "Test fleet"}, SEEDED_AT
         )
         for vehicle_id in vehicle_ids:
-            registry_changes.register_vehicle(
+            vehicle_changes.register_vehicle(
                 session,
                 SYSTEM,
                 {"id": vehicle_id, "fleet_id": fleet.id, "model": "s1", "serial": vehicle_id},

@@ -2,7 +2,7 @@
 registered, and a part fitted by hand. Nothing here commits: the caller's unit of work
 (the registration, a swap) commits or rolls back with it.
 
-A registration (billing.registry_changes) calls `fit_from_bom`; this module depends on the
+A registration (billing.registry.vehicle_changes) calls `fit_from_bom`; this module depends on the
 registry's models only, never on its services.
 """
 

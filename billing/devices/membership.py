@@ -15,7 +15,7 @@ Rules:
   lines on the customers' next invoices, a new invoice for a customer who had none), and
   the caller is told which invoices it touches. Months older than the adjustment window
   could no longer be corrected that way, so such a change is refused
-  (billing.invoicing.reattribution, applied by billing.registry_changes).
+  (billing.invoicing.reattribution, applied by billing.registry.vehicle_changes).
 """
 
 from __future__ import annotations

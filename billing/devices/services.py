@@ -2,7 +2,7 @@
 
 Each function is one unit of work: it validates against the rules of the registry, writes,
 and commits; the vehicle changes that have consequences elsewhere are the exception (see
-below) and are committed by billing.registry_changes. Reads take the caller's `Principal`
+below) and are committed by billing.registry.vehicle_changes. Reads take the caller's `Principal`
 and see only what its scope allows; what lies outside it is reported as not found.
 """
 
@@ -267,7 +267,7 @@ def _refuse_changes_when_retired(status: str, kind: str, identifier: str) -> Non
 # A vehicle's registration, change and retirement have consequences outside the registry
 # (its parts fitted, its plan ended, access told, invoiced months adjusted): the functions
 # below check and write the registry's part without committing, and
-# billing.registry_changes composes them with those consequences into one unit of work.
+# billing.registry.vehicle_changes composes them with those consequences into one unit of work.
 
 
 DEFAULT_RULES = MembershipRules()

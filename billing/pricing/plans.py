@@ -21,7 +21,7 @@ from billing.field_paths import join as _join
 from billing.field_paths import number as _number
 from billing.field_paths import reject_unknown_fields as _reject_unknown_fields
 from billing.money import MINOR_UNITS, ZERO, UnknownCurrency
-from billing.validators import UnsafeText, clean_text
+from billing.text import UnsafeText, clean_text
 
 METRICS = ("distance_km", "energy_kwh", "trips", "trip_minutes", "active_days", "vehicle_days")
 MODELS = ("flat", "per_unit", "graduated", "volume", "package")

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import registry_changes
 from billing.api_keys import ApiKey, create_api_key, digest_key
 from billing.auth import SYSTEM
 from billing.devices import services
@@ -29,6 +28,7 @@ from billing.payments.collection import finalize_invoice
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+from billing.registry import vehicle_changes
 from billing.settings import Settings
 from billing.simulation.simulator import TYPICAL_FAULTS, SimulationConfig, simulate_fleet
 from billing.telemetry.contract import MAX_BATCH
@@ -69,7 +69,7 @@ def seed_demo(session: Session, now: dt.datetime) -> bool:
     zone = ZoneInfo(customer.timezone)
     since, _ = Period.containing(demo_backfill_start(now, zone), zone).previous().bounds(zone)
     for vehicle_id in DEMO_VEHICLES:
-        registry_changes.enroll_vehicle(
+        vehicle_changes.enroll_vehicle(
             session,
             SYSTEM,
             {"id": vehicle_id, "fleet_id": fleet.id, "model": "s1",

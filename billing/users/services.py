@@ -34,6 +34,7 @@ from billing.errors import Conflict, Invalid, NotFound
 from billing.ids import new_id
 from billing.mail import send_mail
 from billing.settings import Settings
+from billing.text import UnsafeText, clean_text
 from billing.users.models import (
     LANGUAGES,
     STAFF_ROLES,
@@ -42,7 +43,6 @@ from billing.users.models import (
     SignInLink,
     User,
 )
-from billing.validators import UnsafeText, clean_text
 
 MAX_OPEN_LINKS = 5
 MIN_PASSWORD_LENGTH = 12

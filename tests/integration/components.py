@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.components import services
 from billing.components.models import ComponentPart
+from billing.registry import vehicle_changes
 from tests.conftest import NOW
 from tests.rides import at
 
@@ -18,7 +18,7 @@ def load_example_bom(session) -> None:
 
 
 def register_s1(session, fleet_id: str, vehicle_id: str, since: str) -> None:
-    registry_changes.register_vehicle(
+    vehicle_changes.register_vehicle(
         session,
         SYSTEM,
         {

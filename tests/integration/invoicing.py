@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices.models import Customer, FleetMembership
 from billing.invoicing.models import Invoice, InvoiceLine
@@ -19,6 +18,7 @@ from billing.metering.rollups import update_rollups
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing import assignments
+from billing.registry import vehicle_changes
 from billing.settings import load_settings
 from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW
@@ -81,7 +81,7 @@ def held_since_october(session) -> None:
 
 
 def add_vehicle(session, fleet_id: str, vehicle_id: str) -> str:
-    registry_changes.register_vehicle(
+    vehicle_changes.register_vehicle(
         session,
         SYSTEM,
         {"id": vehicle_id, "fleet_id": fleet_id, "model": "s1", "serial": vehicle_id},

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.broker.rules import registry_accounts
 from billing.devices import services
@@ -17,6 +16,7 @@ from billing.devices.models import BrokerCredential
 from billing.errors import Conflict
 from billing.models import metadata
 from billing.mqtt import telemetry_topic
+from billing.registry import vehicle_changes
 from tests.brokers import RecordingClient, start_mosquitto
 from tests.conftest import NOW, auth
 
@@ -77,7 +77,7 @@ def test_a_retired_vehicle_cannot_get_credentials_and_retiring_revokes_them(
 def test_a_gateway_may_publish_for_the_active_vehicles_of_its_fleet(
     client, session, keys, registry
 ):
-    registry_changes.register_vehicle(
+    vehicle_changes.register_vehicle(
         session,
         SYSTEM,
         {"id": "VEH-A2", "fleet_id": registry.fleet_id, "model": "s1", "serial": "S-A2"},
@@ -89,7 +89,7 @@ def test_a_gateway_may_publish_for_the_active_vehicles_of_its_fleet(
     assert response.status_code == 201
     assert response.json["username"] == f"gw-{registry.fleet_id}"
     assert response.json["mqtt_topic"] == "billing/v1/vehicles/{vehicle_id}/telemetry"
-    registry_changes.retire_vehicle(session, SYSTEM, "VEH-A2", NOW)
+    vehicle_changes.retire_vehicle(session, SYSTEM, "VEH-A2", NOW)
     [gateway] = services.broker_accounts(session).accounts
     assert (gateway.kind, gateway.vehicle_ids) == ("gateway", (registry.vehicle_id,))
     path = f"/api/v1/fleets/{registry.fleet_id}/credentials"
@@ -99,7 +99,7 @@ def test_a_gateway_may_publish_for_the_active_vehicles_of_its_fleet(
 
 def test_vehicle_ids_that_look_like_a_gateway_login_get_no_credentials(session, registry):
     vehicle = {"id": "gw-flt_x", "fleet_id": registry.fleet_id, "model": "s1", "serial": "S-gw"}
-    registry_changes.register_vehicle(session, SYSTEM, vehicle, NOW)
+    vehicle_changes.register_vehicle(session, SYSTEM, vehicle, NOW)
     with pytest.raises(Conflict, match="reserved for gateways"):
         services.issue_vehicle_credential(session, SYSTEM, "gw-flt_x", NOW)
 

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing import registry_changes
 from billing.api_keys import create_api_key
 from billing.auth import SYSTEM
 from billing.broker.rules import ACL_FILE, registry_accounts
@@ -23,6 +22,7 @@ from billing.metering.usage import bucket_start
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
 from billing.pricing import assignments
+from billing.registry import vehicle_changes
 from billing.scheduler import fleet_moves
 from billing.settings import load_settings
 from billing.statements.services import get_statement
@@ -150,7 +150,7 @@ def test_the_scheduler_applies_due_moves_and_exports_an_outside_brokers_files(
     now = utcnow()
     devices.issue_gateway_credential(session, SYSTEM, registry.other_fleet_id, now)
     # Scheduled a minute ago for half a minute ago: due now.
-    registry_changes.update_vehicle(
+    vehicle_changes.update_vehicle(
         session, SYSTEM, registry.vehicle_id,
         {"fleet_id": registry.other_fleet_id, "effective_at": now - dt.timedelta(seconds=30)},
         now - dt.timedelta(minutes=1),
@@ -242,7 +242,7 @@ def test_a_move_in_the_past_applies_at_once_and_names_the_invoices_it_adjusts(se
     from tests.integration.invoicing import DUE, issued_invoice
 
     issued_invoice(session, registry.customer_id, "F-2026-0042")
-    change = registry_changes.update_vehicle(
+    change = vehicle_changes.update_vehicle(
         session, SYSTEM, registry.vehicle_id,
         {"fleet_id": registry.other_fleet_id,
          "effective_at": dt.datetime(2026, 11, 20, tzinfo=dt.UTC)},
@@ -266,7 +266,7 @@ def test_a_move_into_an_invoiced_month_past_the_adjustment_window_is_refused(ses
     issued_invoice(session, registry.customer_id, "F-2026-0043")
     in_april = dt.datetime(2027, 4, 15, tzinfo=dt.UTC)  # November is 5 months back
     with pytest.raises(Invalid) as refused:
-        registry_changes.update_vehicle(
+        vehicle_changes.update_vehicle(
             session, SYSTEM, registry.vehicle_id,
             {"fleet_id": registry.other_fleet_id,
              "effective_at": dt.datetime(2026, 11, 20, tzinfo=dt.UTC)},
@@ -279,10 +279,10 @@ def test_a_move_into_an_invoiced_month_past_the_adjustment_window_is_refused(ses
 
 def test_retiring_a_vehicle_cancels_its_scheduled_move(session, registry):
     now = utcnow()
-    registry_changes.update_vehicle(
+    vehicle_changes.update_vehicle(
         session, SYSTEM, registry.vehicle_id,
         {"fleet_id": registry.other_fleet_id, "effective_at": now + dt.timedelta(days=3)}, now,
     )  # fmt: skip
-    retired = registry_changes.retire_vehicle(session, SYSTEM, registry.vehicle_id, now)
+    retired = vehicle_changes.retire_vehicle(session, SYSTEM, registry.vehicle_id, now)
     assert [(m.fleet_id, m.ended_at) for m in retired.memberships] == [(registry.fleet_id, now)]
     assert apply_due_fleet_moves(session, now + dt.timedelta(days=4)) == []

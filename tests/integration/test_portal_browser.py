@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from billing import create_app, registry_changes
+from billing import create_app
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services as devices
@@ -31,6 +31,7 @@ from billing.periods import Period
 from billing.portal.formatting import money
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
+from billing.registry import vehicle_changes
 from billing.settings import load_settings
 from billing.statements.services import get_statement
 from billing.users import services as users
@@ -76,7 +77,7 @@ def seed(database: Database, settings) -> dict[str, str]:
                 session, SYSTEM, {"customer_id": customer.id, "name": f"Flotte {suffix}"}, DUE
             )
             since = at("2026-10-01T00:00:00+02:00")
-            registry_changes.enroll_vehicle(
+            vehicle_changes.enroll_vehicle(
                 session, SYSTEM,
                 {"id": f"MOB-{suffix}", "fleet_id": fleet.id, "model": "s1",
                  "serial": f"S1-{suffix}", "effective_at": since},

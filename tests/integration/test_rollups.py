@@ -17,7 +17,7 @@ from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, Usag
 from billing.metering.rebuild import drift, expected_rollups, stored_rollups, verify_rollups
 from billing.metering.rollups import update_rollups
 from billing.mqtt import telemetry_topic
-from billing.registry_changes import register_vehicle
+from billing.registry.vehicle_changes import register_vehicle
 from billing.telemetry.models import MeteringQueue
 from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW

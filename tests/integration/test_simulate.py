@@ -24,12 +24,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services
 from billing.devices.models import BrokerCredential
 from billing.mqtt import TELEMETRY_SUBSCRIPTION, BrokerAddress, make_client, vehicle_from_topic
+from billing.registry import vehicle_changes
 from billing.settings import PROJECT_ROOT
 from billing.simulation.simulator import (
     BrokerRefused,
@@ -192,7 +192,7 @@ def registered_vehicles(cli, tmp_path: Path, prefix: str) -> Iterator[list[str]]
         )
         for n in range(2):
             data = {"id": f"{prefix}{n}", "fleet_id": fleet.id, "model": "s1", "serial": f"S{n}"}
-            registry_changes.register_vehicle(session, SYSTEM, data, now)
+            vehicle_changes.register_vehicle(session, SYSTEM, data, now)
     yield [f"{prefix}{n}" for n in range(2)]
     database.engine.dispose()
 

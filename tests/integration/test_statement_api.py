@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import FleetMembership
 from billing.pricing import assignments
+from billing.registry import vehicle_changes
 from tests.conftest import NOW, auth
 from tests.rides import at, meter, ride
 
@@ -29,7 +29,7 @@ def october_customer(session, registry, example_plans):
     - VEH-A3 on flotte-pro all month: 600 + 517 = 1117 km.
     """
     for vehicle_id in ("VEH-A2", "VEH-A3"):
-        registry_changes.register_vehicle(
+        vehicle_changes.register_vehicle(
             session, SYSTEM,
             {"id": vehicle_id, "fleet_id": registry.fleet_id, "model": "s1", "serial": vehicle_id},
             NOW,

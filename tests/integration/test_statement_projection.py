@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import FleetMembership
 from billing.periods import Period
 from billing.pricing import assignments
+from billing.registry import vehicle_changes
 from billing.statements.projection import METHOD, NOT_ENOUGH_DATA
 from billing.statements.services import get_statement
 from tests.rides import at, meter, ride, store
@@ -113,7 +113,7 @@ def test_at_the_end_of_the_month_the_projection_meets_the_closed_statement(sessi
 def test_a_scheduled_plan_change_and_a_pool_are_followed_by_the_projection(
     session, customer, registry
 ):
-    registry_changes.register_vehicle(
+    vehicle_changes.register_vehicle(
         session, SYSTEM,
         {"id": "VEH-A2", "fleet_id": registry.fleet_id, "model": "s1", "serial": "VEH-A2"},
         at("2026-10-01T00:00:00+02:00"),
@@ -152,7 +152,7 @@ def test_a_scheduled_plan_change_and_a_pool_are_followed_by_the_projection(
 def test_a_vehicle_with_less_than_a_day_of_history_is_not_extrapolated(session, customer, registry):
     ride_half_a_month(session)
     joined = MIDDLE - dt.timedelta(hours=6)
-    registry_changes.register_vehicle(
+    vehicle_changes.register_vehicle(
         session, SYSTEM,
         {"id": "VEH-A2", "fleet_id": registry.fleet_id, "model": "s1", "serial": "VEH-A2"},
         joined,

@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from billing import registry_changes
 from billing.devices import services as devices
 from billing.mqtt import telemetry_topic
+from billing.registry import vehicle_changes
 from billing.telemetry.models import MeteringQueue, Reading, RejectedMessage
 from billing.telemetry.services import (
     IncomingMessage,
@@ -159,7 +159,7 @@ def test_telemetry_of_an_unknown_vehicle_is_kept_and_replayed_once_registered(se
     )
     assert (still.status, still.replay_count, again.stored) == ("pending", 1, 0)
     vehicle = {"id": "NEW-7", "fleet_id": registry.fleet_id, "model": "s1", "serial": "N7"}
-    registry_changes.register_vehicle(session, SYSTEM, vehicle, NOW)
+    vehicle_changes.register_vehicle(session, SYSTEM, vehicle, NOW)
     replayed, outcome = replay_rejected_message(
         session, rejected_id, NOW, directory=directory, max_future_seconds=3600
     )
@@ -168,7 +168,7 @@ def test_telemetry_of_an_unknown_vehicle_is_kept_and_replayed_once_registered(se
 
 
 def test_readings_after_retirement_are_refused_and_earlier_ones_kept(session, registry):
-    registry_changes.retire_vehicle(
+    vehicle_changes.retire_vehicle(
         session, SYSTEM, registry.vehicle_id, NOW - dt.timedelta(minutes=30)
     )
     document = [reading("before", 10), reading("after", 45)]

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from billing import registry_changes
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.metering.rollups import update_rollups
 from billing.mqtt import telemetry_topic
 from billing.pricing.assignments import PlanAssignment
+from billing.registry import vehicle_changes
 from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW, auth
 from tests.integration.invoicing import held_since_october
@@ -108,7 +108,7 @@ def test_a_vehicle_moved_to_another_customer_is_cut_at_the_move(client, keys, se
         ("2026-11-05T10:30:00+01:00", 4000, None),
         ("2026-11-25T10:00:00+01:00", 9000, None),
     )
-    registry_changes.update_vehicle(
+    vehicle_changes.update_vehicle(
         session, SYSTEM, vehicle,
         {"fleet_id": registry.other_fleet_id, "effective_at": at("2026-11-20T00:00:00+01:00")},
         NOW,

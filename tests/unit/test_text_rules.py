@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.csv_cells import spreadsheet_safe
-from billing.validators import UnsafeText, clean_text
+from billing.text import UnsafeText, clean_text
 
 
 def test_text_comes_back_in_nfc():

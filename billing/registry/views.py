@@ -3,11 +3,11 @@
 from flask import current_app
 from flask.views import MethodView
 
-from billing import registry_changes
 from billing.db import utcnow
 from billing.devices import schemas, services
 from billing.devices.membership import MembershipRules
 from billing.pricing import assignments
+from billing.registry import vehicle_changes
 from billing.web import Blueprint, current_principal, db_session, page_body, page_schema, roles
 
 blp = Blueprint(
@@ -106,7 +106,7 @@ class Vehicles(MethodView):
     @blp.response(201, schemas.VehicleChangeSchema)
     def post(self, data):
         """Register a vehicle, in its fleet from `effective_at` (default now)."""
-        return registry_changes.enroll_vehicle(
+        return vehicle_changes.enroll_vehicle(
             db_session(), current_principal(), data, utcnow(), _membership_rules()
         )
 
@@ -124,7 +124,7 @@ class VehicleResource(MethodView):
     def patch(self, changes, vehicle_id):
         """Change the vehicle; a new `fleet_id` moves it from `effective_at`: at once when
         that instant has come, scheduled otherwise (`fleet_id` changes at the instant)."""
-        return registry_changes.update_vehicle(
+        return vehicle_changes.update_vehicle(
             db_session(), current_principal(), vehicle_id, changes, utcnow(), _membership_rules()
         )
 
@@ -132,7 +132,7 @@ class VehicleResource(MethodView):
     @blp.response(200, schemas.VehicleSchema)
     def delete(self, vehicle_id):
         """Retire the vehicle: its telemetry is refused from now on, its plan ends."""
-        return registry_changes.retire_vehicle(
+        return vehicle_changes.retire_vehicle(
             db_session(), current_principal(), vehicle_id, utcnow()
         )
 
