@@ -16,10 +16,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from billing.charges.unattributed import period_unattributed_usage
 from billing.db import Database, utcnow
 from billing.metering.queries import NO_CUSTOMER, NO_PLAN
 from billing.periods import Period
-from billing.statements.unattributed import period_unattributed_usage
 from billing.telemetry.models import MeteringQueue, RejectedMessage
 from billing.web import database
 

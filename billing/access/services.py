@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from billing.access.models import SPENDING_CAP, AccessBlock
 from billing.access.state import Reason, block_customer, reasons_of, unblock_customer
 from billing.auth import Principal
+from billing.charges.compute import compute_statement
 from billing.devices.models import Customer, Fleet, Vehicle
 from billing.errors import NotFound
 from billing.money import round_money
 from billing.periods import Period
 from billing.spending_caps.models import SpendingCapRecord
-from billing.statements.compute import compute_statement
 
 
 @dataclass(frozen=True)

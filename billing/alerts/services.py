@@ -31,13 +31,14 @@ from billing.alerts.models import (
     AlertRule,
 )
 from billing.auth import Principal
+from billing.charges.compute import Statement, compute_statement
 from billing.devices.models import Customer, Fleet, Vehicle
 from billing.devices.services import get_customer
 from billing.errors import Invalid, NotFound
 from billing.ids import new_id
 from billing.pagination import Page, paginate
 from billing.periods import Period
-from billing.statements.compute import Statement, compute_statement, quantities
+from billing.pricing.fees import quantities
 from billing.webhooks.events import ALERT_TRIGGERED
 from billing.webhooks.services import emit_event
 

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
+from billing.charges.compute import IN_PROGRESS
 from billing.components import wear
 from billing.components.models import BomVersion, ComponentFitting, ComponentPart
 from billing.csv_cells import spreadsheet_safe
@@ -39,7 +40,7 @@ from billing.devices.services import get_vehicle
 from billing.metering.models import UsageDay
 from billing.money import ZERO, round_money
 from billing.periods import Period
-from billing.statements.services import IN_PROGRESS, CustomerStatement, get_statement
+from billing.statements.services import CustomerStatement, get_statement
 
 THOUSAND = Decimal(1000)
 CHUNK = 500

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from billing.charges.compute import Statement, compute_statements
 from billing.devices.models import Customer
 from billing.invoicing.lines import (
     LINE_FIELDS,
@@ -34,7 +35,6 @@ from billing.invoicing.lines import (
 )
 from billing.invoicing.models import BILLED, DRAFT, INVOICE, Invoice, InvoiceLine
 from billing.periods import Period
-from billing.statements.compute import Statement, compute_statements
 from billing.vat import Totals, compute_totals
 from billing.words import LANGUAGES
 

@@ -22,12 +22,13 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from billing.charges.compute import Statement
 from billing.invoicing.documents import format_money, format_quantity
 from billing.money import ZERO
 from billing.periods import Period
 from billing.pricing.caps import CAP_METRIC, CAP_MODEL, CapDiscount, CapOutcome
+from billing.pricing.fees import StatementLine
 from billing.pricing.rating import TierLine
-from billing.statements.compute import Statement, StatementLine
 from billing.words import words
 
 UNIT_CODES = {  # UN/ECE recommendation 20

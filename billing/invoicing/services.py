@@ -7,7 +7,7 @@ Rules:
   a second one. A period is closed for a customer at midnight on the 1st of the next
   month in the customer's time zone.
 - An invoice starts as a draft whose lines follow the statement of its period
-  (`billing.statements.compute`), so that the two agree to the cent; each run brings it
+  (`billing.charges.compute`), so that the two agree to the cent; each run brings it
   up to date. Runs work in batches of customers, one transaction each: a run that stops
   midway leaves complete drafts and nothing half made, and running it again finishes
   the job. A batch that fails is run again one customer per transaction, so that a
@@ -38,6 +38,7 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing.auth import Principal
+from billing.charges.unattributed import period_unattributed_usage
 from billing.devices.models import Customer, Fleet, FleetMembership
 from billing.errors import Conflict, NotFound
 from billing.invoicing import document_files, issuing
@@ -48,7 +49,6 @@ from billing.metering.queries import UnattributedUsage
 from billing.pagination import Page, paginate
 from billing.periods import Period
 from billing.settings import Settings
-from billing.statements.unattributed import period_unattributed_usage
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def generate_invoices(
     left with nothing to bill; finalized, paid and void invoices are left alone.
     Customers whose period is not closed yet (in their time zone) are skipped. Running it
     twice changes nothing the second time. The report lists the period's unattributed
-    usage (see billing.statements.unattributed).
+    usage (see billing.charges.unattributed).
     """
     months = settings.invoicing.adjustment_months
     status = dict(

@@ -23,23 +23,12 @@ from sqlalchemy.orm import Session
 from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.metering import usage
 from billing.metering.models import TripRecord, UsageBucket, UsageDay
+from billing.metering.usage import Segment
 from billing.periods import local_day_bounds, local_days, vehicle_days
 from billing.pricing.assignments import PlanAssignment
 from billing.telemetry.models import MeteringQueue, Reading
 
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A vehicle, its plan (None: no plan) and the stretch [start, end) they cover."""
-
-    vehicle_id: str
-    plan_code: str | None
-    plan_version: int | None
-    start: dt.datetime
-    end: dt.datetime
-    assignment_id: str | None = None
 
 
 @dataclass

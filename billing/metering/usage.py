@@ -181,6 +181,18 @@ class Usage:
     active_days: int
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A vehicle, its plan (None: no plan) and the stretch [start, end) they cover."""
+
+    vehicle_id: str
+    plan_code: str | None
+    plan_version: int | None
+    start: datetime
+    end: datetime
+    assignment_id: str | None = None
+
+
 def bucket_start(ts: datetime) -> datetime:
     """Start (UTC) of the 15-minute bucket containing `ts`; a boundary starts its bucket."""
     return _bucket_datetime(as_utc(ts, "ts").timestamp() // BUCKET_SECONDS)

@@ -26,10 +26,11 @@ from billing.invoicing.services import get_invoice, list_invoices
 from billing.metering import queries
 from billing.metering.models import UsageDay
 from billing.metering.services import vehicle_usage
+from billing.metering.usage import Segment
 from billing.money import ZERO
 from billing.periods import Period
+from billing.pricing.fees import quantities
 from billing.pricing.services import list_plans, preview
-from billing.statements.compute import quantities
 from billing.statements.services import CustomerStatement, get_statement
 
 MAX_LISTED = 500  # invoices on one page: years of monthly invoices and their credit notes
@@ -113,7 +114,7 @@ def _invoice_of(
 
 def daily_distance(
     session: Session,
-    segments: Sequence[queries.Segment],
+    segments: Sequence[Segment],
     period: Period,
     zone: ZoneInfo,
     *,

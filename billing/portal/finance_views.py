@@ -13,6 +13,7 @@ import marshmallow as ma
 from flask import Response, redirect, request, stream_with_context, url_for
 from marshmallow import fields, validate
 
+from billing.charges import unattributed
 from billing.invoicing import files, schemas
 from billing.invoicing.models import STATUSES
 from billing.invoicing.services import get_invoice
@@ -22,7 +23,6 @@ from billing.portal import finance_pages as pages
 from billing.portal.forms import parse
 from billing.portal.web import blp, download, now, principal, render, settings, signed_in, zone
 from billing.pricing.schemas import PeriodField
-from billing.statements import unattributed
 from billing.validators import BoundedDecimal, Text
 from billing.web import db_session
 

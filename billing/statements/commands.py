@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import click
 
 from billing.auth import SYSTEM
+from billing.charges.compute import CLOSED
 from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
 from billing.errors import DomainError
 from billing.invoicing.drafts import InvoicedPeriod
 from billing.periods import Period
 from billing.pricing.rating import RatedLine
-from billing.statements.services import CLOSED, CustomerStatement, get_statement
+from billing.statements.services import CustomerStatement, get_statement
 from billing.vat import Totals
 
 COLUMNS = ("Vehicle", "Plan", "From", "To", "Charge", "Metric", "Quantity", "Billable",

@@ -9,8 +9,8 @@ from marshmallow import fields, validate
 
 from billing.components.schemas import CustomerCostSchema
 from billing.metering.schemas import FreshnessSchema, UsageSchema
+from billing.pricing.fees import StatementLine
 from billing.pricing.schemas import DecimalString, PeriodField, PreviewLineSchema, TierLineSchema
-from billing.statements.compute import StatementLine
 from billing.validators import UTCDateTime
 from billing.vat import REVERSE_CHARGE
 

@@ -1,8 +1,8 @@
 """Usage statements: what a customer owes for a month, per vehicle, plan and charge, at any
 time (issue 7). The API, the CSV export and `billing statement` all read `get_statement`.
 
-A closed month is priced by `compute_statement`, the computation invoices use, so the two
-agree to the cent. The month in progress is priced up to `now` (flat fees for the days so
+A closed month is priced by `billing.charges.compute`, the computation invoices use, so
+the two agree to the cent. The month in progress is priced up to `now` (flat fees for the days so
 far, usage so far), and projected to its end by the rule of `billing.statements.projection`,
 priced by the same engine.
 """
@@ -20,8 +20,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
+from billing.charges.compute import (
+    CLOSED,
+    Statement,
+    StatementAsOf,
+    rate_segments,
+    statement_as_of,
+)
 from billing.devices.services import get_customer
-from billing.errors import Invalid
 from billing.invoicing.drafts import (
     InvoicedPeriod,
     invoiced_period,
@@ -30,34 +36,30 @@ from billing.invoicing.drafts import (
 )
 from billing.metering import queries
 from billing.metering.services import sum_usage
-from billing.metering.usage import BUCKET_SECONDS, Usage, bucket_start
+from billing.metering.usage import Segment, Usage
 from billing.money import ZERO, round_money
 from billing.periods import Period
 from billing.pricing.caps import CapOutcome
-from billing.pricing.rating import TierLine
-from billing.statements import projection
-from billing.statements.compute import (
+from billing.pricing.fees import (
     SegmentQuantities,
-    Statement,
     StatementLine,
     apply_cap,
-    compute_statement,
     quantities,
-    rate_segments,
     statement_totals,
+    vehicle_amounts,
 )
+from billing.pricing.rating import TierLine
+from billing.statements import projection
 from billing.vat import Totals
 
 DEFAULT_ADJUSTMENT_MONTHS = 3  # settings.invoicing.adjustment_months
-CLOSED = "closed"
-IN_PROGRESS = "in_progress"
 
 
 @dataclass(frozen=True)
 class SegmentStatement:
     """One vehicle on one plan (or none) for part of the month, with its priced lines."""
 
-    segment: queries.Segment
+    segment: Segment
     usage: Usage
     vehicle_days: Decimal
     lines: tuple[StatementLine, ...]
@@ -172,31 +174,16 @@ def get_statement(
     on earlier months. A future month is refused (Invalid naming `period`). Reads only.
     """
     customer = get_customer(session, principal, customer_id)
-    current = Period.containing(now, ZoneInfo(customer.timezone))
-    period = period or current
-    if period > current:
-        raise Invalid(
-            f"period {period} has not started",
-            {"period": [f"{period} is in the future; the current period is {current}"]},
-        )
-    if period < current:
-        statement = compute_statement(session, customer, period)
-        result = _customer_statement(statement, CLOSED, statement.end, None)
+    found = statement_as_of(session, customer, period, now)
+    statement = found.statement
+    if found.status == CLOSED:
+        result = _customer_statement(found, None)
         invoiced = invoiced_period(session, customer, statement, now, adjustment_months)
         result = replace(result, invoiced=invoiced)
     else:
-        statement = compute_statement(session, customer, period, until=in_progress_until(now))
-        pending = pending_adjustments(session, customer, period, adjustment_months)
-        projected = _project(session, statement, now, pending)
-        result = _customer_statement(statement, IN_PROGRESS, now, projected)
+        pending = pending_adjustments(session, customer, statement.period, adjustment_months)
+        result = _customer_statement(found, _project(session, statement, now, pending))
     return result if principal.sees_money else usage_only(result)
-
-
-def in_progress_until(now: dt.datetime) -> dt.datetime:
-    """Where usage to date stops: the end of the 15-minute bucket in progress, so that
-    readings stored in it count at once, as they do in the customer's usage."""
-    start = bucket_start(now)
-    return now if start == now else start + dt.timedelta(seconds=BUCKET_SECONDS)
 
 
 def usage_only(result: CustomerStatement) -> CustomerStatement:
@@ -221,15 +208,13 @@ def usage_only(result: CustomerStatement) -> CustomerStatement:
     )
 
 
-def _customer_statement(
-    statement: Statement, status: str, as_of: dt.datetime, projected: Projection | None
-) -> CustomerStatement:
+def _customer_statement(found: StatementAsOf, projected: Projection | None) -> CustomerStatement:
     return CustomerStatement(
-        statement=statement,
-        status=status,
-        as_of=as_of,
-        vehicles=_vehicles(statement),
-        pools=_pools(statement.lines),
+        statement=found.statement,
+        status=found.status,
+        as_of=found.as_of,
+        vehicles=_vehicles(found.statement),
+        pools=_pools(found.statement.lines),
         projection=projected,
     )
 
@@ -245,12 +230,13 @@ def _vehicles(statement: Statement) -> tuple[VehicleStatement, ...]:
         segments_of[item.segment.vehicle_id].append(
             SegmentStatement(item.segment, item.usage, item.vehicle_days, lines, _sum(lines, zero))
         )
+    amounts = vehicle_amounts(statement.lines, segments_of, statement.currency)
     return tuple(
         VehicleStatement(
             vehicle_id=vehicle_id,
             usage=sum_usage(s.usage for s in segments),
             segments=tuple(segments),
-            amount=_sum(segments, zero),
+            amount=amounts[vehicle_id],
         )
         for vehicle_id, segments in segments_of.items()
     )
@@ -312,7 +298,7 @@ def _project(
         period_days=statement.period.days(),
         usage_extrapolated=usage.extrapolated,
         vehicles_not_extrapolated=usage.not_extrapolated,
-        vehicles=_projected_vehicles(usage.segments, lines, round_money(ZERO, statement.currency)),
+        vehicles=_projected_vehicles(usage.segments, lines, statement.currency),
         totals=totals,
         pending_adjustments=pending,
         totals_with_adjustments=with_adjustments(totals, pending),
@@ -326,11 +312,8 @@ def _projected_cap(statement: Statement, lines: Sequence[StatementLine]) -> CapO
 
 
 def _projected_vehicles(
-    segments: Sequence[SegmentQuantities], lines: Sequence[StatementLine], zero: Decimal
+    segments: Sequence[SegmentQuantities], lines: Sequence[StatementLine], currency: str
 ) -> tuple[VehicleProjection, ...]:
-    amounts: dict[str, Decimal] = defaultdict(lambda: zero)
-    for line in lines:
-        amounts[line.vehicle_id] += line.amount
     totals: dict[str, dict[str, Decimal]] = {}
     days: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for item in segments:
@@ -339,6 +322,7 @@ def _projected_vehicles(
         for metric in projection.USAGE_METRICS:
             total[metric] += item.quantities[metric]
         days[vehicle] += item.vehicle_days
+    amounts = vehicle_amounts(lines, totals, currency)
     return tuple(
         VehicleProjection(vehicle, totals[vehicle], days[vehicle], amounts[vehicle])
         for vehicle in sorted(totals)

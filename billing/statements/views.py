@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, request
 from flask.views import MethodView
 
+from billing.charges import unattributed
 from billing.components.costs import cost_of_statement
 from billing.db import utcnow
-from billing.statements import exports, schemas, services, unattributed
+from billing.statements import exports, schemas, services
 from billing.web import Blueprint, current_principal, db_session, roles
 
 blp = Blueprint("statements", __name__, url_prefix="/api/v1", description="Usage statements")

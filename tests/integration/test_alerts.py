@@ -12,10 +12,10 @@ from sqlalchemy import select
 from billing.alerts.models import AlertFiring, AlertRule
 from billing.alerts.services import create_rule, evaluate_alerts, plain
 from billing.auth import SYSTEM
+from billing.charges.compute import compute_statement
 from billing.devices.models import Customer
 from billing.periods import Period
 from billing.spending_caps.services import set_spending_cap
-from billing.statements.compute import compute_statement
 from billing.webhooks.events import ALERT_TRIGGERED
 from billing.webhooks.models import WebhookEvent
 from billing.webhooks.services import create_endpoint

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from billing.charges.compute import compute_statement
 from billing.devices.models import Customer
 from billing.invoicing import issuing, rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
@@ -13,7 +14,6 @@ from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.validation import schematron_failures, xsd_errors
 from billing.payments import collection
 from billing.pricing.services import create_plan
-from billing.statements.compute import compute_statement
 from tests.conftest import NOW
 from tests.integration.invoicing import (
     CLOSED,
@@ -193,8 +193,8 @@ def snapshot(session) -> list[tuple]:
 
 def test_statements_computed_together_equal_each_customers_own(session, fleet):
     from billing.auth import SYSTEM
+    from billing.charges.compute import compute_statements
     from billing.devices import services as devices
-    from billing.statements.compute import compute_statements
     from tests.integration.invoicing import assign
 
     # Customer B in another time zone, on the pooled plan: grouped and cut apart again.

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from billing.auth import Principal
+from billing.charges.compute import compute_statement
 from billing.devices.models import Customer
 from billing.invoicing import rendering, services
 from billing.invoicing.facturx_xml import invoice_xml
@@ -13,7 +14,6 @@ from billing.invoicing.pdf import render_pdf
 from billing.invoicing.validation import schematron_failures, xsd_errors
 from billing.payments import collection
 from billing.spending_caps.services import set_spending_cap
-from billing.statements.compute import compute_statement
 from tests.conftest import NOW, auth
 from tests.integration.invoicing import CLOSED, DUE, NOVEMBER, invoice_of, november_rides
 from tests.unit.invoicing.test_invoice_pdf import pdf_text

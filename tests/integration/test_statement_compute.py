@@ -5,11 +5,11 @@ from decimal import Decimal
 import pytest
 
 from billing.auth import SYSTEM
+from billing.charges.compute import compute_statement
 from billing.devices import services as devices
 from billing.devices.models import Customer
 from billing.periods import Period
 from billing.pricing import assignments
-from billing.statements.compute import compute_statement
 from tests.integration.invoicing import at, held_since_october, meter, ride
 
 NOVEMBER = Period(2026, 11)

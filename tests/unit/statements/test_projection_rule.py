@@ -4,8 +4,8 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from billing.metering.queries import Segment
-from billing.statements.compute import SegmentQuantities
+from billing.metering.usage import Segment
+from billing.pricing.fees import SegmentQuantities
 from billing.statements.projection import project_usage
 
 PARIS = ZoneInfo("Europe/Paris")

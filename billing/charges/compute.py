@@ -1,19 +1,19 @@
-"""The priced statement of one customer for one month: the single computation behind
-usage statements and invoices, so that a closed period's statement and its invoice agree
-to the cent (issue 7).
+"""The priced period: the statement of one customer for one month, the single computation
+behind usage statements and invoices, so that a closed period's statement and its invoice
+agree to the cent.
 
 Usage comes from the rollups, cut into segments at plan and owner changes (see
-billing.metering.queries). Segments are grouped by plan version and rated together, so
-pooled charges see the customer's whole pool on that version. VAT follows the customer:
-French VAT at the plan's rate, or reverse charge (category AE, 0 %) for a business in
-another EU country with a VAT number.
+billing.metering.queries). Segments are grouped by plan version and rated together
+(`billing.pricing.fees`), so pooled charges see the customer's whole pool on that version.
+VAT follows the customer: French VAT at the plan's rate, or reverse charge (category AE,
+0 %) for a business in another EU country with a VAT number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -21,57 +21,35 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from billing.devices.models import Customer
+from billing.errors import Invalid
 from billing.metering import queries
-from billing.metering.usage import Usage
+from billing.metering.usage import BUCKET_SECONDS, Segment, Usage, bucket_start
 from billing.periods import Period
-from billing.pricing import rating
-from billing.pricing.caps import CapOutcome, PricedLine, SpendingCap, apply_spending_cap
+from billing.pricing.caps import CapOutcome
+from billing.pricing.fees import (
+    SegmentQuantities,
+    StatementLine,
+    apply_cap,
+    quantities,
+    rate_version,
+    statement_totals,
+)
 from billing.pricing.models import Plan as PlanModel
 from billing.pricing.models import PlanVersion
-from billing.pricing.plans import Plan
 from billing.pricing.services import get_plan, get_plan_version
 from billing.spending_caps.services import caps_in_force
-from billing.vat import Totals, VatTreatment, compute_totals, line_vat, vat_treatment
+from billing.vat import Totals, VatTreatment, vat_treatment
 
-
-@dataclass(frozen=True)
-class StatementLine:
-    """One charge of one plan on one vehicle's segment of the month."""
-
-    vehicle_id: str
-    plan_code: str
-    plan_version: int
-    segment_start: dt.datetime
-    segment_end: dt.datetime
-    charge_index: int
-    charge_name: str | None
-    rated: rating.RatedLine
-    vat_category: str
-    vat_rate: Decimal
-
-    @property
-    def amount(self) -> Decimal:
-        return self.rated.amount
+CLOSED = "closed"
+IN_PROGRESS = "in_progress"
 
 
 @dataclass(frozen=True)
 class VehicleSegment:
     """Usage of one vehicle on one plan (or none) for part of the month."""
 
-    segment: queries.Segment
+    segment: Segment
     usage: Usage
-    vehicle_days: Decimal
-
-
-@dataclass(frozen=True)
-class SegmentQuantities:
-    """What rating needs of a segment: the quantities a plan can price and its vehicle days.
-
-    Measured usage for a statement or an invoice; projected usage for a forecast.
-    """
-
-    segment: queries.Segment
-    quantities: Mapping[str, Decimal]
     vehicle_days: Decimal
 
 
@@ -95,6 +73,47 @@ class Statement:
 
     def lines_of(self, vehicle_id: str) -> list[StatementLine]:
         return [line for line in self.lines if line.vehicle_id == vehicle_id]
+
+
+@dataclass(frozen=True)
+class StatementAsOf:
+    """A period's statement as it stands at `as_of`: `CLOSED` (priced whole, `as_of` its
+    end) or `IN_PROGRESS` (priced up to `as_of`)."""
+
+    statement: Statement
+    status: str
+    as_of: dt.datetime
+
+
+def statement_as_of(
+    session: Session, customer: Customer, period: Period | None, now: dt.datetime
+) -> StatementAsOf:
+    """The statement of `period` (default: the month of `now` in the customer's time zone)
+    as it stands at `now`.
+
+    A past month is closed: priced whole, as its invoice is. The current month is in
+    progress: priced up to now, the 15-minute bucket in progress included. A future month
+    is refused (Invalid naming `period`). Reads only.
+    """
+    current = Period.containing(now, ZoneInfo(customer.timezone))
+    period = period or current
+    if period > current:
+        raise Invalid(
+            f"period {period} has not started",
+            {"period": [f"{period} is in the future; the current period is {current}"]},
+        )
+    if period < current:
+        statement = compute_statement(session, customer, period)
+        return StatementAsOf(statement, CLOSED, statement.end)
+    statement = compute_statement(session, customer, period, until=in_progress_until(now))
+    return StatementAsOf(statement, IN_PROGRESS, now)
+
+
+def in_progress_until(now: dt.datetime) -> dt.datetime:
+    """Where usage to date stops: the end of the 15-minute bucket in progress, so that
+    readings stored in it count at once, as they do in the customer's usage."""
+    start = bucket_start(now)
+    return now if start == now else start + dt.timedelta(seconds=BUCKET_SECONDS)
 
 
 def compute_statement(
@@ -164,7 +183,7 @@ def compute_statements(
 
 
 def _loaded_plan_versions(
-    session: Session, segments: Iterable[Sequence[queries.Segment]]
+    session: Session, segments: Iterable[Sequence[Segment]]
 ) -> list[tuple[PlanModel, PlanVersion]]:
     assigned = {(s.plan_code, s.plan_version) for group in segments for s in group if s.plan_code}
     return [
@@ -194,71 +213,5 @@ def rate_segments(
             by_version[key].append(item)
     lines: list[StatementLine] = []
     for key in sorted(by_version):
-        lines += _rate(versions[key].to_plan(), key, by_version[key], period, vat)
+        lines += rate_version(versions[key].to_plan(), key, by_version[key], period, vat)
     return lines, tuple(sorted(versions))
-
-
-def statement_totals(
-    lines: Sequence[StatementLine], currency: str, cap: CapOutcome | None = None
-) -> Totals:
-    """The VAT breakdown and totals of rated lines, with the discount of `cap` if any."""
-    items = [(line.vat_category, line.vat_rate, line.amount) for line in lines]
-    if cap is not None:
-        items += [(d.vat_category, d.vat_rate, d.amount) for d in cap.discounts]
-    return compute_totals(items, currency)
-
-
-def apply_cap(
-    cap: SpendingCap | None, lines: Sequence[StatementLine], currency: str
-) -> CapOutcome | None:
-    """The spending cap on a customer's priced lines of a period (None without a cap)."""
-    if cap is None:
-        return None
-    priced = (PricedLine(i.amount, i.rated.model, i.vat_category, i.vat_rate) for i in lines)
-    return apply_spending_cap(cap, priced, currency)
-
-
-def _rate(
-    plan: Plan,
-    key: tuple[str, int],
-    items: Sequence[SegmentQuantities],
-    period: Period,
-    vat: VatTreatment,
-) -> list[StatementLine]:
-    vehicles = [
-        rating.VehicleUsage(
-            vehicle_id=item.segment.vehicle_id,
-            quantities=item.quantities,
-            days_on_plan=item.vehicle_days,
-        )
-        for item in items
-    ]
-    rated = rating.rate_vehicles(plan, vehicles, period.days())
-    category, rate = line_vat(vat, plan.vat_rate)
-    per_vehicle = len(plan.charges)
-    return [
-        StatementLine(
-            vehicle_id=line.vehicle_id,
-            plan_code=key[0],
-            plan_version=key[1],
-            segment_start=items[index // per_vehicle].segment.start,
-            segment_end=items[index // per_vehicle].segment.end,
-            charge_index=line.charge_index,
-            charge_name=plan.charges[line.charge_index].name,
-            rated=line,
-            vat_category=category,
-            vat_rate=rate,
-        )
-        for index, line in enumerate(rated)
-    ]
-
-
-def quantities(usage: Usage) -> dict[str, Decimal]:
-    """The usage metrics a plan can price (vehicle_days comes from the segment)."""
-    return {
-        "distance_km": usage.distance_km,
-        "energy_kwh": usage.energy_kwh,
-        "trips": Decimal(usage.trips),
-        "trip_minutes": usage.trip_minutes,
-        "active_days": Decimal(usage.active_days),
-    }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from billing.auth import Principal
 from billing.devices.models import Vehicle
@@ -36,7 +37,7 @@ class UnattributedReport:
 
 
 def period_unattributed_usage(
-    session, period: Period, zone: ZoneInfo, *, principal: Principal | None = None
+    session: Session, period: Period, zone: ZoneInfo, *, principal: Principal | None = None
 ) -> UnattributedReport:
     """The unattributed usage of `period` cut in `zone`; an operator `principal` sees only
     the vehicles its fleets hold now."""
@@ -49,7 +50,7 @@ def period_unattributed_usage(
 
 
 def list_unattributed_usage(
-    session, principal: Principal, period: Period | None, now: dt.datetime, zone: ZoneInfo
+    session: Session, principal: Principal, period: Period | None, now: dt.datetime, zone: ZoneInfo
 ) -> UnattributedReport:
     """`period_unattributed_usage` for the API: the month of `now` by default. Reads only."""
     return period_unattributed_usage(
