@@ -9,7 +9,9 @@ from __future__ import annotations
 
 
 def extensions() -> dict[str, object]:
+    from billing.charges.history import INVOICE_HISTORY
+    from billing.invoicing import drafts
     from billing.invoicing.issuing import ISSUING_HOOKS
     from billing.payments.collection import HOOKS
 
-    return {ISSUING_HOOKS: HOOKS}
+    return {ISSUING_HOOKS: HOOKS, INVOICE_HISTORY: drafts}

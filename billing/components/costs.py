@@ -10,7 +10,8 @@ Rules:
   statement cuts them (the day of a move counts for the new holder, as the day of a swap
   counts for the part fitted); the month in progress counts up to today.
 - Billed is the vehicle's amount in the customer's statement for the month, excluding VAT
-  and before any spending-cap discount: what the plan priced its use at. The margin is
+  and before any spending-cap discount (`billing.pricing.fees.vehicle_amounts`): what the
+  plan priced its use at; none for a caller who sees no money. The margin is
   billed − wear cost; its rate is the margin ÷ billed.
 - A vehicle without parts on record has no wear cost (null), not a zero one; the cost of
   parts in another currency than the customer's is shown but gives no margin.
@@ -31,16 +32,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
-from billing.charges.compute import IN_PROGRESS
+from billing.charges.compute import IN_PROGRESS, StatementAsOf, statement_as_of
 from billing.components import wear
 from billing.components.models import BomVersion, ComponentFitting, ComponentPart
 from billing.csv_cells import spreadsheet_safe
 from billing.devices.models import Customer, Fleet, FleetMembership
-from billing.devices.services import get_vehicle
+from billing.devices.services import get_customer, get_vehicle
 from billing.metering.models import UsageDay
+from billing.metering.usage import Segment
 from billing.money import ZERO, round_money
 from billing.periods import Period
-from billing.statements.services import CustomerStatement, get_statement
+from billing.pricing.fees import vehicle_amounts
 
 THOUSAND = Decimal(1000)
 CHUNK = 500
@@ -104,9 +106,11 @@ def customer_cost_of_use(
     now: dt.datetime,
 ) -> CustomerCost:
     """The cost of use of a customer's vehicles in `period` (default: the month of `now`),
-    per vehicle and fleet, beside what its statement bills for them."""
-    statement = get_statement(session, principal, customer_id, period, now)
-    return cost_of_statement(session, statement, now)
+    per vehicle and fleet, beside what its statement bills for them (NotFound outside the
+    scope of `principal`)."""
+    customer = get_customer(session, principal, customer_id)
+    found = statement_as_of(session, customer, period, now)
+    return cost_of_statement(session, found, now, shows_money=principal.sees_money)
 
 
 def vehicle_cost_of_use(
@@ -115,8 +119,11 @@ def vehicle_cost_of_use(
     """The cost of use of one vehicle in `period`, in the statement of its customer."""
     vehicle = get_vehicle(session, principal, vehicle_id)
     customer_id = session.get(Fleet, vehicle.fleet_id).customer_id  # type: ignore[union-attr]
-    statement = get_statement(session, principal, customer_id, period, now)
-    found = cost_of_statement(session, statement, now, only=vehicle_id)
+    customer = get_customer(session, principal, customer_id)
+    statement = statement_as_of(session, customer, period, now)
+    found = cost_of_statement(
+        session, statement, now, only=vehicle_id, shows_money=principal.sees_money
+    )
     if found.vehicles:
         return found.vehicles[0]
     return VehicleCost(vehicle_id, vehicle.fleet_id, found.currency, (), None, None, None, None)
@@ -133,50 +140,47 @@ def all_customers_cost_of_use(
 
 
 def cost_of_statement(
-    session: Session, statement: CustomerStatement, now: dt.datetime, only: str | None = None
+    session: Session,
+    found: StatementAsOf,
+    now: dt.datetime,
+    *,
+    only: str | None = None,
+    shows_money: bool = True,
 ) -> CustomerCost:
-    """The cost of use of the vehicles of `statement` (only vehicle `only` when given)."""
-    zone = ZoneInfo(statement.statement.timezone)
-    currency = statement.statement.currency
-    tomorrow = now.astimezone(zone).date() + dt.timedelta(days=1)
-    spans: dict[str, tuple[dt.date, dt.date]] = {}
-    for vehicle in statement.vehicles:
-        if only is None or vehicle.vehicle_id == only:
-            # Days as the statement cuts the vehicle's month: a stretch ending during a
-            # day leaves that day to the next holder.
-            start = min(s.segment.start for s in vehicle.segments).astimezone(zone).date()
-            until = max(s.segment.end for s in vehicle.segments)
-            # A month in progress is cut at now: today counts, as its usage does.
-            in_progress = statement.status == IN_PROGRESS and until >= statement.as_of
-            end = tomorrow if in_progress else until.astimezone(zone).date()
-            spans[vehicle.vehicle_id] = (start, min(end, tomorrow))
+    """The cost of use of the vehicles of the statement `found` (only vehicle `only` when
+    given); billed and margins left out when not `shows_money`."""
+    statement = found.statement
+    currency = statement.currency
+    spans = _spans(found, now, only)
+    billed: dict[str, Decimal] = {}
+    if shows_money:
+        lines = (line for line in statement.lines if line.vehicle_id in spans)
+        billed = vehicle_amounts(lines, spans, currency)
     parts = _parts_cost(session, spans)
-    fleets = _fleets(session, statement.statement.customer_id, spans)
+    fleets = _fleets(session, statement.customer_id, spans)
     vehicles = []
-    for vehicle in statement.vehicles:
-        if vehicle.vehicle_id not in spans:
-            continue
-        costs = parts.get(vehicle.vehicle_id, [])
+    for vehicle_id in spans:
+        costs = parts.get(vehicle_id, [])
         wear_cost = sum((c.wear_cost for c, _ in costs), ZERO) if costs else None
         comparable = all(part_currency == currency for _, part_currency in costs)
         vehicles.append(
             VehicleCost(
-                vehicle_id=vehicle.vehicle_id,
-                fleet_id=fleets.get(vehicle.vehicle_id),
+                vehicle_id=vehicle_id,
+                fleet_id=fleets.get(vehicle_id),
                 currency=currency,
                 components=tuple(c for c, _ in costs),
                 wear_cost=wear_cost,
-                billed=vehicle.amount,
-                **_margin(wear_cost if comparable else None, vehicle.amount),
+                billed=billed.get(vehicle_id),
+                **_margin(wear_cost if comparable else None, billed.get(vehicle_id)),
             )
         )
     by_fleet: dict[str | None, list[VehicleCost]] = defaultdict(list)
     for item in vehicles:
         by_fleet[item.fleet_id].append(item)
     return CustomerCost(
-        customer_id=statement.statement.customer_id,
-        period=statement.statement.period,
-        status=statement.status,
+        customer_id=statement.customer_id,
+        period=statement.period,
+        status=found.status,
         currency=currency,
         vehicles=tuple(vehicles),
         fleets=tuple(
@@ -185,6 +189,31 @@ def cost_of_statement(
         ),
         totals=_totals(vehicles),
     )
+
+
+def _spans(
+    found: StatementAsOf, now: dt.datetime, only: str | None
+) -> dict[str, tuple[dt.date, dt.date]]:
+    """The local days [first, last) each vehicle of the statement counts in it, by vehicle
+    id (only vehicle `only` when given)."""
+    statement = found.statement
+    zone = ZoneInfo(statement.timezone)
+    tomorrow = now.astimezone(zone).date() + dt.timedelta(days=1)
+    segments_of: dict[str, list[Segment]] = defaultdict(list)
+    for held in sorted(statement.segments, key=lambda s: (s.segment.vehicle_id, s.segment.start)):
+        if only is None or held.segment.vehicle_id == only:
+            segments_of[held.segment.vehicle_id].append(held.segment)
+    spans: dict[str, tuple[dt.date, dt.date]] = {}
+    for vehicle_id, segments in segments_of.items():
+        # Days as the statement cuts the vehicle's month: a stretch ending during a day
+        # leaves that day to the next holder.
+        start = min(s.start for s in segments).astimezone(zone).date()
+        until = max(s.end for s in segments)
+        # A month in progress is cut at now: today counts, as its usage does.
+        in_progress = found.status == IN_PROGRESS and until >= found.as_of
+        end = tomorrow if in_progress else until.astimezone(zone).date()
+        spans[vehicle_id] = (start, min(end, tomorrow))
+    return spans
 
 
 def _parts_cost(

@@ -25,6 +25,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from billing.charges.compute import Statement, compute_statements
+from billing.charges.history import InvoicedPeriod
 from billing.devices.models import Customer
 from billing.invoicing.lines import (
     LINE_FIELDS,
@@ -202,24 +203,7 @@ def line_data(row: InvoiceLine) -> LineData:
     return LineData(*(getattr(row, name) for name in LINE_FIELDS))
 
 
-# --- what statements tell of invoiced months ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvoicedPeriod:
-    """A closed month already invoiced, as its statement shows it.
-
-    `billed` totals every line issued for the month (its invoice's and the adjustments of
-    later invoices); the statement itself holds the figures measured since; `pending` is
-    the adjustment the customer's next invoice bills to bring the first to the second —
-    none once the month is out of the adjustment window (`adjustable` False).
-    """
-
-    invoice_numbers: tuple[str, ...]
-    billed: Totals
-    pending: Totals
-    pending_lines: tuple[LineData, ...]
-    adjustable: bool
+# --- what statements tell of invoiced months (charges.history.InvoiceHistory) ----------
 
 
 def invoiced_period(
@@ -265,7 +249,6 @@ def invoiced_period(
         invoice_numbers=tuple(numbers),
         billed=_totals(billed, customer.currency),
         pending=_totals(pending, customer.currency),
-        pending_lines=tuple(pending),
         adjustable=adjustable,
     )
 
@@ -279,15 +262,6 @@ def pending_adjustments(
         customer.id, ([], set())
     )
     return _totals(lines, customer.currency) if lines else None
-
-
-def with_adjustments(totals: Totals, pending: Totals | None) -> Totals | None:
-    """A month's totals plus the pending adjustments, VAT per rate across both as the
-    invoice computes it; None without adjustments."""
-    if pending is None:
-        return None
-    items = [(s.category, s.rate, s.base) for s in (*totals.subtotals, *pending.subtotals)]
-    return compute_totals(items, totals.currency)
 
 
 def _totals(lines: Sequence[LineData], currency: str) -> Totals:

@@ -21,6 +21,7 @@ from billing.auth import Principal
 from billing.devices.models import Customer, Vehicle
 from billing.devices.services import get_customer, get_vehicle
 from billing.errors import NotFound
+from billing.invoicing import drafts
 from billing.invoicing.models import CREDIT_NOTE, DRAFT, FINALIZED, INVOICE, PAID, VOID, Invoice
 from billing.invoicing.services import get_invoice, list_invoices
 from billing.metering import queries
@@ -80,7 +81,13 @@ def customer_overview(
     previous month up to the same day would be a second statement: twice the page's time.)
     """
     result = get_statement(
-        session, principal, customer_id, None, now, adjustment_months=adjustment_months
+        session,
+        principal,
+        customer_id,
+        None,
+        now,
+        history=drafts,
+        adjustment_months=adjustment_months,
     )
     customer = get_customer(session, principal, customer_id)
     zone = ZoneInfo(customer.timezone)
@@ -205,7 +212,13 @@ def customer_statement(
 ) -> CustomerStatement:
     """The statement of any month up to the current one (the API's, to the cent)."""
     return get_statement(
-        session, principal, customer_id, period, now, adjustment_months=adjustment_months
+        session,
+        principal,
+        customer_id,
+        period,
+        now,
+        history=drafts,
+        adjustment_months=adjustment_months,
     )
 
 

@@ -11,10 +11,10 @@ import click
 
 from billing.auth import SYSTEM
 from billing.charges.compute import CLOSED
+from billing.charges.history import InvoicedPeriod, invoice_history
 from billing.cli_context import AppContext, domain_failure
 from billing.db import utcnow
 from billing.errors import DomainError
-from billing.invoicing.drafts import InvoicedPeriod
 from billing.periods import Period
 from billing.pricing.rating import RatedLine
 from billing.statements.services import CustomerStatement, get_statement
@@ -40,6 +40,7 @@ def statement(app: AppContext, customer_id: str, period: str | None) -> None:
         try:
             result = get_statement(
                 session, SYSTEM, customer_id, month, utcnow(),
+                history=invoice_history(app.extensions),
                 adjustment_months=app.settings.invoicing.adjustment_months,
             )  # fmt: skip
         except DomainError as error:

@@ -2,9 +2,10 @@
 time (issue 7). The API, the CSV export and `billing statement` all read `get_statement`.
 
 A closed month is priced by `billing.charges.compute`, the computation invoices use, so
-the two agree to the cent. The month in progress is priced up to `now` (flat fees for the days so
-far, usage so far), and projected to its end by the rule of `billing.statements.projection`,
-priced by the same engine.
+the two agree to the cent; what its invoices billed is read through the `InvoiceHistory`
+the caller passes (`billing.charges.history`). The month in progress is priced up to
+`now` (flat fees for the days so far, usage so far), and projected to its end by the rule
+of `billing.statements.projection`, priced by the same engine.
 """
 
 from __future__ import annotations
@@ -27,13 +28,8 @@ from billing.charges.compute import (
     rate_segments,
     statement_as_of,
 )
+from billing.charges.history import InvoicedPeriod, InvoiceHistory, with_adjustments
 from billing.devices.services import get_customer
-from billing.invoicing.drafts import (
-    InvoicedPeriod,
-    invoiced_period,
-    pending_adjustments,
-    with_adjustments,
-)
 from billing.metering import queries
 from billing.metering.services import sum_usage
 from billing.metering.usage import Segment, Usage
@@ -161,6 +157,7 @@ def get_statement(
     period: Period | None,
     now: dt.datetime,
     *,
+    history: InvoiceHistory,
     adjustment_months: int = DEFAULT_ADJUSTMENT_MONTHS,
 ) -> CustomerStatement:
     """The statement of `customer_id` for `period` (default: the month of `now` in the
@@ -169,19 +166,22 @@ def get_statement(
 
     A past month is closed: priced whole, as its invoice is; once invoiced, `invoiced`
     tells what was billed and the adjustment the next invoice bills for the usage measured
-    since. The current month is in progress: priced up to now, the 15-minute bucket in
-    progress included, with a projection to its end that includes the adjustments pending
-    on earlier months. A future month is refused (Invalid naming `period`). Reads only.
+    since, as `history` reads them. The current month is in progress: priced up to now,
+    the 15-minute bucket in progress included, with a projection to its end that includes
+    the adjustments pending on earlier months. A future month is refused (Invalid naming
+    `period`). Reads only.
     """
     customer = get_customer(session, principal, customer_id)
     found = statement_as_of(session, customer, period, now)
     statement = found.statement
     if found.status == CLOSED:
         result = _customer_statement(found, None)
-        invoiced = invoiced_period(session, customer, statement, now, adjustment_months)
+        invoiced = history.invoiced_period(session, customer, statement, now, adjustment_months)
         result = replace(result, invoiced=invoiced)
     else:
-        pending = pending_adjustments(session, customer, statement.period, adjustment_months)
+        pending = history.pending_adjustments(
+            session, customer, statement.period, adjustment_months
+        )
         result = _customer_statement(found, _project(session, statement, now, pending))
     return result if principal.sees_money else usage_only(result)
 

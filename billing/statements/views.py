@@ -7,6 +7,8 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from billing.charges import unattributed
+from billing.charges.compute import StatementAsOf
+from billing.charges.history import invoice_history
 from billing.components.costs import cost_of_statement
 from billing.db import utcnow
 from billing.statements import exports, schemas, services
@@ -51,10 +53,12 @@ class CustomerStatement(MethodView):
             customer_id,
             args.get("period"),
             utcnow(),
+            history=invoice_history(current_app.extensions),
             adjustment_months=settings.invoicing.adjustment_months,
         )
         if args["cost_of_use"] and result.shows_money:
-            result = replace(result, cost_of_use=cost_of_statement(db_session(), result, utcnow()))
+            priced = StatementAsOf(result.statement, result.status, result.as_of)
+            result = replace(result, cost_of_use=cost_of_statement(db_session(), priced, utcnow()))
         if _wants_csv(args.get("format")):
             return Response(
                 exports.statement_csv(result),

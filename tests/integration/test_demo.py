@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.invoicing import files
+from billing.invoicing import drafts, files
 from billing.invoicing.models import Invoice
 from billing.metering.models import AnomalyRecord
 from billing.metering.rollups import update_rollups
@@ -42,7 +42,7 @@ def test_the_demo_starts_with_its_previous_month_invoiced_and_its_documents_read
     previous = Period.containing(demo_backfill_start(now, PARIS), PARIS).previous()
     assert (invoice.number, invoice.status, invoice.period) == (number, "finalized", str(previous))
     assert invoice.total_net > 5 * 19  # five monthly fees and their usage
-    statement = get_statement(session, SYSTEM, invoice.customer_id, previous, now)
+    statement = get_statement(session, SYSTEM, invoice.customer_id, previous, now, history=drafts)
     assert statement.statement.totals.gross == invoice.total_gross
     assert statement.invoiced.invoice_numbers == (number,)
     pdf = files.document_file(session, SYSTEM, invoice.id, files.PDF)

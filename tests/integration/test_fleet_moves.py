@@ -18,6 +18,7 @@ from billing.broker.rules import ACL_FILE, registry_accounts
 from billing.db import utcnow
 from billing.devices import services as devices
 from billing.devices.membership import apply_due_fleet_moves
+from billing.invoicing import drafts
 from billing.metering.usage import bucket_start
 from billing.mqtt import telemetry_topic
 from billing.periods import Period
@@ -55,7 +56,7 @@ def store(session, vehicle_id: str, documents: list[dict], received: dt.datetime
 def distance_of(session, customer_id: str, vehicle_id: str, at: dt.datetime, now) -> Decimal:
     """The km of `vehicle_id` on the customer's statement of the month holding `at`."""
     statement = get_statement(
-        session, SYSTEM, customer_id, Period.containing(at, PARIS), now
+        session, SYSTEM, customer_id, Period.containing(at, PARIS), now, history=drafts
     ).statement
     return sum(
         (s.usage.distance_km for s in statement.segments if s.segment.vehicle_id == vehicle_id),

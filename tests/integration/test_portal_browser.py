@@ -23,7 +23,7 @@ from billing import create_app
 from billing.auth import SYSTEM
 from billing.db import Database
 from billing.devices import services as devices
-from billing.invoicing import files
+from billing.invoicing import drafts, files
 from billing.invoicing.models import Invoice, InvoiceFile
 from billing.invoicing.services import generate_invoices
 from billing.payments.collection import finalize_invoice
@@ -182,7 +182,7 @@ def test_a_customer_signs_in_from_the_mail_and_sees_the_right_amounts(site, page
     sign_in_by_mail(site, page, "compta@lp.example")
     assert page.url == f"{site.url}/accounts/{site.customer_id}/"
     with site.database.session() as session:
-        result = get_statement(session, SYSTEM, site.customer_id, None, DECEMBER_10)
+        result = get_statement(session, SYSTEM, site.customer_id, None, DECEMBER_10, history=drafts)
     assert page.inner_text("#amount-to-date") == money(result.statement.totals.net, "EUR", "fr")
     assert page.inner_text("#projection") == money(result.projection.totals.net, "EUR", "fr")
     assert "2 décembre 2026" in page.inner_text("#freshness")

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing.auth import SYSTEM
+from billing.invoicing import drafts
 from billing.invoicing.models import InvoiceFile
 from billing.invoicing.services import generate_invoices
 from billing.payments.collection import finalize_invoice
@@ -77,7 +78,9 @@ def test_usage_arriving_after_the_invoice_shows_as_a_pending_adjustment(
 ):
     ride(session, fleet.liberte, "2026-11-25", 20, 2, 1, (600_000, 25_000))
     page = text(customer_client.get(f"/accounts/{fleet.customer_id}/statements/2026-11"))
-    result = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DECEMBER_10)
+    result = get_statement(
+        session, SYSTEM, fleet.customer_id, NOVEMBER, DECEMBER_10, history=drafts
+    )
     pending = result.invoiced.pending.net
     assert pending > 0
     assert money(pending, "EUR", "fr") in by_id(page, "pending-adjustment")
@@ -87,7 +90,7 @@ def test_the_overview_shows_the_month_to_date_as_the_statement_does(
     session, customer_client, fleet, rides
 ):
     page = text(customer_client.get(f"/accounts/{fleet.customer_id}/"))
-    result = get_statement(session, SYSTEM, fleet.customer_id, None, DECEMBER_10)
+    result = get_statement(session, SYSTEM, fleet.customer_id, None, DECEMBER_10, history=drafts)
     assert by_id(page, "amount-to-date") == money(result.statement.totals.net, "EUR", "fr")
     assert by_id(page, "projection") == money(result.projection.totals.net, "EUR", "fr")
     assert "extrapolated" in by_id(page, "projection-method").lower() or "extrapol" in page
@@ -154,7 +157,9 @@ def test_an_invoice_past_its_due_date_reads_overdue(app, session, customer_clien
 def test_the_statement_csv_is_the_apis(session, customer_client, fleet, invoiced):
     download = customer_client.get(f"/accounts/{fleet.customer_id}/statements/2026-11.csv")
     assert download.status_code == 200 and download.mimetype == "text/csv"
-    result = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DECEMBER_10)
+    result = get_statement(
+        session, SYSTEM, fleet.customer_id, NOVEMBER, DECEMBER_10, history=drafts
+    )
     assert download.get_data(as_text=True) == statement_csv(result)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from billing.auth import SYSTEM
 from billing.devices.models import Fleet
+from billing.invoicing import drafts
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
@@ -47,7 +48,7 @@ def test_the_statement_prints_as_an_aligned_table_with_its_totals(cli, fresh_db,
     assert table[-1].split()[:3] == ["CLI-2", "flotte-pro", "v1"]
     with fresh_db.session() as session:
         expected = get_statement(
-            session, SYSTEM, customer_id, OCTOBER, dt.datetime.now(dt.UTC)
+            session, SYSTEM, customer_id, OCTOBER, dt.datetime.now(dt.UTC), history=drafts
         ).statement.totals
     printed = {line.split("  ")[0]: line.split()[-1] for line in lines if line.startswith("Total ")}
     assert printed == {"Total HT": str(expected.net), "Total TTC": str(expected.gross)}

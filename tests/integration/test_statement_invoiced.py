@@ -10,7 +10,7 @@ import pytest
 
 from billing.auth import SYSTEM
 from billing.db import utcnow
-from billing.invoicing import services
+from billing.invoicing import drafts, services
 from billing.metering.usage import bucket_start
 from billing.payments import collection
 from billing.periods import Period
@@ -42,11 +42,13 @@ def november_issued(session, settings, fleet):
 def test_an_invoiced_month_shows_billed_measured_and_pending_figures(
     session, settings, fleet, november_issued
 ):
-    untouched = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DUE).invoiced
+    untouched = get_statement(
+        session, SYSTEM, fleet.customer_id, NOVEMBER, DUE, history=drafts
+    ).invoiced
     # 29 November, stored on the scooter, reaches us after the invoice was issued.
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
 
-    result = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DUE)
+    result = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DUE, history=drafts)
 
     assert (untouched.pending.net, untouched.pending.gross) == (0, 0)
     invoiced = result.invoiced
@@ -69,9 +71,13 @@ def test_the_month_in_progress_projects_its_invoice_with_the_pending_adjustments
     session, fleet, november_issued
 ):
     ride(session, fleet.liberte, "2026-11-29", 20, 2, 1, (600_000, 25_000), tag="late")
-    pending = get_statement(session, SYSTEM, fleet.customer_id, NOVEMBER, DUE).invoiced.pending
+    pending = get_statement(
+        session, SYSTEM, fleet.customer_id, NOVEMBER, DUE, history=drafts
+    ).invoiced.pending
 
-    projection = get_statement(session, SYSTEM, fleet.customer_id, None, DUE).projection
+    projection = get_statement(
+        session, SYSTEM, fleet.customer_id, None, DUE, history=drafts
+    ).projection
 
     assert projection.pending_adjustments.net == pending.net
     with_them = projection.totals_with_adjustments
@@ -132,7 +138,7 @@ def test_the_terminal_statement_marks_an_amount_set_by_a_prorated_maximum(
     )
     trips(session, registry.vehicle_id, "2026-11-28T08:00:00+01:00", 60, 60, 1)
     meter(session)
-    result = get_statement(session, SYSTEM, registry.customer_id, NOVEMBER, DUE)
+    result = get_statement(session, SYSTEM, registry.customer_id, NOVEMBER, DUE, history=drafts)
     [capped] = [line for line in result.statement.lines if line.rated.metric == "trips"]
     assert capped.rated.maximum_applied and capped.amount == Decimal("4.00")
 

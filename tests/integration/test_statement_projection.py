@@ -11,6 +11,7 @@ from sqlalchemy import select
 from billing.auth import SYSTEM
 from billing.devices import services as devices
 from billing.devices.models import FleetMembership
+from billing.invoicing import drafts
 from billing.periods import Period
 from billing.pricing import assignments
 from billing.registry import vehicle_changes
@@ -45,7 +46,7 @@ def ride_half_a_month(session) -> None:
 
 def test_in_the_middle_of_the_month_usage_is_extrapolated_by_elapsed_days(session, customer):
     ride_half_a_month(session)
-    result = get_statement(session, SYSTEM, customer, None, MIDDLE)
+    result = get_statement(session, SYSTEM, customer, None, MIDDLE, history=drafts)
     assert (result.statement.period, result.status, result.as_of) == (
         NOVEMBER, "in_progress", MIDDLE,
     )  # fmt: skip
@@ -77,7 +78,9 @@ def test_in_the_first_day_usage_is_not_extrapolated_and_fees_are_for_the_whole_m
     # Two trips of 10 km between 02:00 and 03:00 on the 1st, 5 kWh.
     ride(session, "VEH-A", "2026-11-01T02:00:00+01:00", km=20, trips=2, kwh=5)
     meter(session)
-    result = get_statement(session, SYSTEM, customer, None, at("2026-11-01T06:00:00+01:00"))
+    result = get_statement(
+        session, SYSTEM, customer, None, at("2026-11-01T06:00:00+01:00"), history=drafts
+    )
     # To date, a quarter of a day: 19.00 x 0.25 / 30 = 0.158333 -> 0.16. 20 km, all free:
     # 0.00. 2 trips: 0.20. 5 kWh: one block, 2.50. HT 2.86, VAT 0.572 -> 0.57, TTC 3.43.
     assert totals(result.statement.totals) == ("2.86", "0.57", "3.43")
@@ -92,7 +95,9 @@ def test_in_the_first_day_usage_is_not_extrapolated_and_fees_are_for_the_whole_m
 
 
 def test_at_the_first_instant_of_the_month_the_projection_is_the_fees(session, customer):
-    result = get_statement(session, SYSTEM, customer, None, at("2026-11-01T00:00:00+01:00"))
+    result = get_statement(
+        session, SYSTEM, customer, None, at("2026-11-01T00:00:00+01:00"), history=drafts
+    )
     assert totals(result.statement.totals) == ("0.00", "0.00", "0.00")
     assert result.projection.elapsed_days == Decimal("0.000000")
     assert result.projection.usage_extrapolated is False
@@ -101,8 +106,12 @@ def test_at_the_first_instant_of_the_month_the_projection_is_the_fees(session, c
 
 def test_at_the_end_of_the_month_the_projection_meets_the_closed_statement(session, customer):
     ride_half_a_month(session)
-    last_second = get_statement(session, SYSTEM, customer, None, at("2026-11-30T23:59:59+01:00"))
-    closed = get_statement(session, SYSTEM, customer, NOVEMBER, at("2026-12-02T12:00:00+01:00"))
+    last_second = get_statement(
+        session, SYSTEM, customer, None, at("2026-11-30T23:59:59+01:00"), history=drafts
+    )
+    closed = get_statement(
+        session, SYSTEM, customer, NOVEMBER, at("2026-12-02T12:00:00+01:00"), history=drafts
+    )
     assert (closed.status, closed.projection) == ("closed", None)
     # Flat 19.00 + 1.80 + 0.80 + 5.00 = 26.60, VAT 5.32, TTC 31.92: nothing more to come.
     assert totals(closed.statement.totals) == ("26.60", "5.32", "31.92")
@@ -126,7 +135,7 @@ def test_a_scheduled_plan_change_and_a_pool_are_followed_by_the_projection(
     ride(session, "VEH-A", "2026-11-03T07:00:00+01:00", km=150, trips=5, kwh=10)
     ride(session, "VEH-A2", "2026-11-04T06:00:00+01:00", km=900, trips=18, kwh=60)
     meter(session)
-    result = get_statement(session, SYSTEM, customer, None, MIDDLE)
+    result = get_statement(session, SYSTEM, customer, None, MIDDLE, history=drafts)
     # To date: VEH-A on urbain 15 days: 9.50 + 0.00 (150 - 50 = 100, all in the free tier)
     # + 0.50 (5 trips) + 2.50 (10 kWh) = 12.50. VEH-A2: 29.00 x 15 / 30 = 14.50, 900 km of
     # the 1000 included: 0.00. HT 27.00, VAT 5.40, TTC 32.40.
@@ -160,7 +169,7 @@ def test_a_vehicle_with_less_than_a_day_of_history_is_not_extrapolated(session, 
     assignments.assign_plan(session, SYSTEM, "VEH-A2", "urbain", joined)
     ride(session, "VEH-A2", "2026-11-15T19:00:00+01:00", km=30, trips=3, kwh=2)
     meter(session)
-    projection = get_statement(session, SYSTEM, customer, None, MIDDLE).projection
+    projection = get_statement(session, SYSTEM, customer, None, MIDDLE, history=drafts).projection
     assert projection.usage_extrapolated is True
     assert projection.vehicles_not_extrapolated == ("VEH-A2",)
     [_, newcomer] = projection.vehicles
@@ -184,11 +193,13 @@ def test_the_month_is_cut_at_midnight_in_the_customers_time_zone(session, custom
     december = at("2026-12-02T12:00:00+01:00")
 
     def distance(period: Period) -> Decimal:
-        result = get_statement(session, SYSTEM, customer, period, december)
+        result = get_statement(session, SYSTEM, customer, period, december, history=drafts)
         return sum((v.usage.distance_km for v in result.vehicles), Decimal(0))
 
     assert (distance(Period(2026, 10)), distance(NOVEMBER)) == (Decimal("5"), Decimal("7"))
-    november = get_statement(session, SYSTEM, customer, NOVEMBER, december).statement
+    november = get_statement(
+        session, SYSTEM, customer, NOVEMBER, december, history=drafts
+    ).statement
     assert november.start == at("2026-11-01T00:00:00+01:00")
     # In New York both readings are in the evening of 31 October.
     devices.update_customer(session, SYSTEM, customer, {"timezone": "America/New_York"})
@@ -197,11 +208,11 @@ def test_the_month_is_cut_at_midnight_in_the_customers_time_zone(session, custom
 
 def test_freshness_tells_when_readings_wait_to_be_metered(session, customer):
     ride(session, "VEH-A", "2026-11-03T07:00:00+01:00", km=20, trips=1, kwh=1)
-    waiting = get_statement(session, SYSTEM, customer, None, MIDDLE)
+    waiting = get_statement(session, SYSTEM, customer, None, MIDDLE, history=drafts)
     assert waiting.metering_pending is True
     assert waiting.statement.freshness.latest_reading_at == at("2026-11-03T07:30:00+01:00")
     assert waiting.statement.totals.net == Decimal("9.50")  # the fee only, usage not in yet
     meter(session)
-    metered = get_statement(session, SYSTEM, customer, None, MIDDLE)
+    metered = get_statement(session, SYSTEM, customer, None, MIDDLE, history=drafts)
     assert metered.metering_pending is False
     assert metered.vehicles[0].usage.distance_km == Decimal("20.000")
