@@ -29,9 +29,10 @@ doctor: ## Show which optional system components are present, missing or degrade
 run: install ## Run everything on this machine (SQLite, embedded broker, demo data)
 	$(BIN)/billing run
 
-lint: install ## Check style (ruff)
+lint: install ## Check style (ruff), the architecture's import contracts and the types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: lint ## Lint, then run the whole test suite
 	$(BIN)/pytest -n 2

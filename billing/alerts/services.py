@@ -36,9 +36,9 @@ from billing.devices.models import Customer, Fleet, Vehicle
 from billing.devices.services import get_customer
 from billing.errors import Invalid, NotFound
 from billing.ids import new_id
+from billing.metering.usage import quantities
 from billing.pagination import Page, paginate
 from billing.periods import Period
-from billing.pricing.fees import quantities
 from billing.webhooks.events import ALERT_TRIGGERED
 from billing.webhooks.services import emit_event
 

@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session
 from billing.devices.models import Customer
 from billing.errors import Invalid
 from billing.metering import queries
-from billing.metering.usage import BUCKET_SECONDS, Segment, Usage, bucket_start
+from billing.metering.usage import BUCKET_SECONDS, Usage, bucket_start, quantities
 from billing.periods import Period
 from billing.pricing.caps import CapOutcome
 from billing.pricing.fees import (
+    Segment,
     SegmentQuantities,
     StatementLine,
     apply_cap,
-    quantities,
     rate_version,
     statement_totals,
 )

@@ -39,10 +39,9 @@ from billing.csv_cells import spreadsheet_safe
 from billing.devices.models import Customer, Fleet, FleetMembership
 from billing.devices.services import get_customer, get_vehicle
 from billing.metering.models import UsageDay
-from billing.metering.usage import Segment
 from billing.money import ZERO, round_money
 from billing.periods import Period
-from billing.pricing.fees import vehicle_amounts
+from billing.pricing.fees import Segment, vehicle_amounts
 
 THOUSAND = Decimal(1000)
 CHUNK = 500

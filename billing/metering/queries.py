@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from billing.devices.models import Customer, Fleet, FleetMembership, Vehicle
 from billing.metering import usage
 from billing.metering.models import TripRecord, UsageBucket, UsageDay
-from billing.metering.usage import Segment
 from billing.periods import local_day_bounds, local_days, vehicle_days
 from billing.pricing.assignments import PlanAssignment
+from billing.pricing.fees import Segment
 from billing.telemetry.models import MeteringQueue, Reading
 
 ZERO = Decimal(0)

@@ -181,18 +181,6 @@ class Usage:
     active_days: int
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A vehicle, its plan (None: no plan) and the stretch [start, end) they cover."""
-
-    vehicle_id: str
-    plan_code: str | None
-    plan_version: int | None
-    start: datetime
-    end: datetime
-    assignment_id: str | None = None
-
-
 def bucket_start(ts: datetime) -> datetime:
     """Start (UTC) of the 15-minute bucket containing `ts`; a boundary starts its bucket."""
     return _bucket_datetime(as_utc(ts, "ts").timestamp() // BUCKET_SECONDS)
@@ -646,3 +634,14 @@ def minutes(seconds: int) -> Decimal:
     if 2 * remainder >= 60:
         scaled += 1
     return Decimal(scaled).scaleb(-_MINUTE_PLACES)
+
+
+def quantities(usage: Usage) -> dict[str, Decimal]:
+    """The usage metrics a plan can price (vehicle_days comes from the segment)."""
+    return {
+        "distance_km": usage.distance_km,
+        "energy_kwh": usage.energy_kwh,
+        "trips": Decimal(usage.trips),
+        "trip_minutes": usage.trip_minutes,
+        "active_days": Decimal(usage.active_days),
+    }

@@ -27,10 +27,10 @@ from billing.invoicing.services import get_invoice, list_invoices
 from billing.metering import queries
 from billing.metering.models import UsageDay
 from billing.metering.services import vehicle_usage
-from billing.metering.usage import Segment
+from billing.metering.usage import quantities
 from billing.money import ZERO
 from billing.periods import Period
-from billing.pricing.fees import quantities
+from billing.pricing.fees import Segment
 from billing.pricing.services import list_plans, preview
 from billing.statements.services import CustomerStatement, get_statement
 

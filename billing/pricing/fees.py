@@ -15,13 +15,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.metering.usage import Segment, Usage
 from billing.money import ZERO, round_money
 from billing.periods import Period
 from billing.pricing import rating
 from billing.pricing.caps import CapOutcome, PricedLine, SpendingCap, apply_spending_cap
 from billing.pricing.plans import Plan
 from billing.vat import Totals, VatTreatment, compute_totals, line_vat
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A vehicle, its plan (None: no plan) and the stretch [start, end) they cover."""
+
+    vehicle_id: str
+    plan_code: str | None
+    plan_version: int | None
+    start: dt.datetime
+    end: dt.datetime
+    assignment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,14 +133,3 @@ def vehicle_amounts(
     for line in lines:
         amounts[line.vehicle_id] += line.amount
     return amounts
-
-
-def quantities(usage: Usage) -> dict[str, Decimal]:
-    """The usage metrics a plan can price (vehicle_days comes from the segment)."""
-    return {
-        "distance_km": usage.distance_km,
-        "energy_kwh": usage.energy_kwh,
-        "trips": Decimal(usage.trips),
-        "trip_minutes": usage.trip_minutes,
-        "active_days": Decimal(usage.active_days),
-    }

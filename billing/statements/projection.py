@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from billing.metering.usage import Segment
 from billing.periods import local_days, vehicle_days
-from billing.pricing.fees import SegmentQuantities
+from billing.pricing.fees import Segment, SegmentQuantities
 
 ZERO = Decimal(0)
 MINIMUM_HISTORY_DAYS = Decimal(1)
 EXTRAPOLATED_PLACES = Decimal("0.001")
-# The quantities a plan can price besides vehicle_days (see billing.pricing.fees.quantities).
+# The quantities a plan can price besides vehicle_days (see billing.metering.usage.quantities).
 USAGE_METRICS = ("distance_km", "energy_kwh", "trips", "trip_minutes", "active_days")
 
 METHOD = (

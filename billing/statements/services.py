@@ -32,15 +32,15 @@ from billing.charges.history import InvoicedPeriod, InvoiceHistory, with_adjustm
 from billing.devices.services import get_customer
 from billing.metering import queries
 from billing.metering.services import sum_usage
-from billing.metering.usage import Segment, Usage
+from billing.metering.usage import Usage, quantities
 from billing.money import ZERO, round_money
 from billing.periods import Period
 from billing.pricing.caps import CapOutcome
 from billing.pricing.fees import (
+    Segment,
     SegmentQuantities,
     StatementLine,
     apply_cap,
-    quantities,
     statement_totals,
     vehicle_amounts,
 )

@@ -4,8 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from billing.metering.usage import Segment
-from billing.pricing.fees import SegmentQuantities
+from billing.pricing.fees import Segment, SegmentQuantities
 from billing.statements.projection import project_usage
 
 PARIS = ZoneInfo("Europe/Paris")
