@@ -233,7 +233,7 @@ def _evaluate_period(
 def measured(statement: Statement, rule: AlertRule, fleet_vehicles: set[str]) -> Decimal | None:
     """The rule's measure in the statement; None when it has none (no cap for cap_percent)."""
     if rule.measure == AMOUNT:
-        return statement.totals.net
+        return statement.totals.net if statement.totals is not None else None
     if rule.measure == CAP_PERCENT:
         cap = statement.cap
         if cap is None or cap.cap.amount <= 0:

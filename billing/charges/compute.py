@@ -64,7 +64,7 @@ class Statement:
     vat: VatTreatment
     segments: tuple[VehicleSegment, ...]
     lines: tuple[StatementLine, ...]
-    totals: Totals
+    totals: Totals | None  # None only in a statement shown without money
     freshness: queries.Freshness
     plan_versions: tuple[tuple[str, int], ...]  # every version rated here
     # The customer's spending cap on these lines (None without a cap for the period);

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from billing.auth import Principal
@@ -225,7 +225,7 @@ def _parts_cost(
     first = min(start for start, _ in spans.values())
     last = max(end for _, end in spans.values())
     usage: dict[str, dict[dt.date, tuple[int, int]]] = defaultdict(dict)
-    fittings = []
+    fittings: list[Row[str, str, dt.date, dt.date | None, str, str, str, int]] = []
     for chunk in _chunks(list(spans)):
         for vehicle_id, day, distance, energy in session.execute(
             select(
@@ -340,8 +340,8 @@ def _totals(vehicles: Sequence[VehicleCost]) -> CostTotals:
     with_margin = [v for v in vehicles if v.margin is not None]
     if not with_margin:
         return CostTotals(wear_cost, billed, None, None)
-    margin = sum((v.margin for v in with_margin), ZERO)  # type: ignore[misc]
-    billed_with_margin = sum((v.billed for v in with_margin), ZERO)  # type: ignore[misc]
+    margin = sum((v.margin for v in with_margin if v.margin is not None), ZERO)
+    billed_with_margin = sum((v.billed for v in with_margin if v.billed is not None), ZERO)
     return CostTotals(wear_cost, billed, margin, _rate(margin, billed_with_margin))
 
 

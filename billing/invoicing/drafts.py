@@ -19,6 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
@@ -121,7 +122,7 @@ def invoices_in_window(session: Session, period: Period, months: int) -> set[str
     return set(session.scalars(customers_invoiced_in_window(period, months)))
 
 
-def customers_invoiced_in_window(period: Period, months: int) -> Select[tuple[str]]:
+def customers_invoiced_in_window(period: Period, months: int) -> Select[str]:
     """The query of `invoices_in_window`, to use as a subquery."""
     return (
         select(Invoice.customer_id)
@@ -153,17 +154,17 @@ def _adjustments(
     billed = _billed_lines(session, to_adjust)
     found: dict[str, tuple[list[LineData], set[tuple[str, int]]]] = {}
     for text, customer_ids in to_adjust.items():
-        billed_period = Period.parse(text)
+        month = Period.parse(text)
         group = [by_id[customer_id] for customer_id in customer_ids]
         for customer, statement in zip(
-            group, compute_statements(session, group, billed_period), strict=True
+            group, compute_statements(session, group, month), strict=True
         ):
             language = document_language(customer)
             lines, versions = found.setdefault(customer.id, ([], set()))
             versions |= set(statement.plan_versions)
             lines += adjustment_lines(
-                billed_period,
-                period_days(billed_period),
+                month,
+                period_days(month),
                 statement_lines(statement, language),
                 billed[(customer.id, text)],
                 language,
@@ -192,7 +193,8 @@ def _billed_lines(
         )
         .order_by(Invoice.period, InvoiceLine.invoice_id, InvoiceLine.position)
     )
-    for customer_id, *values in rows:
+    for row in rows:
+        customer_id, values = cast(str, row[0]), row[1:]
         line = LineData(*values)
         billed[(customer_id, line.period)].append(line)
     return billed
@@ -246,7 +248,7 @@ def invoiced_period(
         else []
     )
     return InvoicedPeriod(
-        invoice_numbers=tuple(numbers),
+        invoice_numbers=tuple(number for number in numbers if number is not None),  # issued
         billed=_totals(billed, customer.currency),
         pending=_totals(pending, customer.currency),
         adjustable=adjustable,

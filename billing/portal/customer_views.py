@@ -84,7 +84,7 @@ def _overview_charts(data: pages.Overview) -> dict[str, Any]:
         currency = statement.statement.currency
         labels = [_t("to date"), _t("projected"), _t("last month, invoiced")]
         amounts = [
-            statement.statement.totals.net,
+            statement.statement.totals.net if statement.statement.totals else None,
             statement.projection.totals.net if statement.projection else None,
             data.previous_invoice.total_net if data.previous_invoice else None,
         ]

@@ -30,6 +30,7 @@ from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
+from billing.db import rows_changed
 from billing.errors import Conflict, Invalid, NotFound
 from billing.pagination import Page, paginate
 from billing.periods import Period
@@ -115,7 +116,7 @@ def list_plan_versions(session: Session, code: str) -> list[PlanVersion]:
     )
 
 
-def _latest_versions() -> Select[tuple[PlanVersion]]:
+def _latest_versions() -> Select[PlanVersion]:
     latest = (
         select(PlanVersion.plan_code, func.max(PlanVersion.version).label("version"))
         .group_by(PlanVersion.plan_code)
@@ -329,16 +330,17 @@ def _revise_plan(
     plan.name, plan.updated_at = definition.name, now
     # Conditional, like `lock_plan_version`: if a lock lands between the read above and
     # this write, nothing is replaced and the edit becomes a new version below.
-    replaced = session.execute(
+    replaced = rows_changed(
+        session,
         update(PlanVersion)
         .where(
             PlanVersion.plan_code == plan.code,
             PlanVersion.version == latest.version,
             PlanVersion.locked_at.is_(None),
         )
-        .values(definition=text, created_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+        .values(definition=text, created_at=now)
+        .execution_options(synchronize_session=False),
+    )
     if replaced:
         session.refresh(latest)
         return latest, REPLACED

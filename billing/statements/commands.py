@@ -148,7 +148,9 @@ def _clamp_mark(rated: RatedLine) -> str:
     return ""
 
 
-def _totals(title: str, totals: Totals) -> list[str]:
+def _totals(title: str, totals: Totals | None) -> list[str]:
+    if totals is None:  # a statement shown without money
+        return []
     rows = [(f"VAT {s.category} {_number(s.rate)} %", f"base {_number(s.base)}",
              f"VAT {_number(s.vat)}") for s in totals.subtotals]  # fmt: skip
     rows += [("Total HT", "", _number(totals.net)), ("VAT", "", _number(totals.vat)),

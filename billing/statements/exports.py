@@ -66,20 +66,21 @@ def statement_csv(result: CustomerStatement) -> str:
                     }
                 )
     cap = result.statement.cap
-    for discount in cap.discounts if cap is not None else ():
-        writer.writerow(
-            {
-                "row": CAP_DISCOUNT,
-                "metric": CAP_METRIC,
-                "model": CAP_MODEL,
-                "quantity": _number(cap.capped_amount),
-                "unit_price": _number(cap.cap.amount),
-                "amount": _number(discount.amount),
-                "vat_category": discount.vat_category,
-                "vat_rate": _number(discount.vat_rate),
-                "currency": currency,
-            }
-        )
+    if cap is not None:
+        for discount in cap.discounts:
+            writer.writerow(
+                {
+                    "row": CAP_DISCOUNT,
+                    "metric": CAP_METRIC,
+                    "model": CAP_MODEL,
+                    "quantity": _number(cap.capped_amount),
+                    "unit_price": _number(cap.cap.amount),
+                    "amount": _number(discount.amount),
+                    "vat_category": discount.vat_category,
+                    "vat_rate": _number(discount.vat_rate),
+                    "currency": currency,
+                }
+            )
     if result.statement.totals is not None:  # None for a caller who sees no money
         writer.writerows(_total_rows(result.statement.totals, "", currency))
     if result.projection is not None:

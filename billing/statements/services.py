@@ -59,7 +59,7 @@ class SegmentStatement:
     usage: Usage
     vehicle_days: Decimal
     lines: tuple[StatementLine, ...]
-    amount: Decimal
+    amount: Decimal | None  # None for a caller who sees no money (`usage_only`)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class VehicleStatement:
     vehicle_id: str
     usage: Usage
     segments: tuple[SegmentStatement, ...]
-    amount: Decimal
+    amount: Decimal | None  # None for a caller who sees no money (`usage_only`)
 
 
 @dataclass(frozen=True)
@@ -329,5 +329,5 @@ def _projected_vehicles(
     )
 
 
-def _sum(items: Sequence[StatementLine] | Sequence[SegmentStatement], zero: Decimal) -> Decimal:
+def _sum(items: Sequence[StatementLine], zero: Decimal) -> Decimal:
     return sum((item.amount for item in items), zero)
