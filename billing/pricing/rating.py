@@ -41,6 +41,7 @@ from decimal import (
     Overflow,
     localcontext,
 )
+from functools import cache
 from typing import Any, TypeVar
 
 from billing.money import ZERO, quantum, split_proportionally, vat_amount
@@ -149,17 +150,28 @@ def preview_plan(
 _Frozen = TypeVar("_Frozen")
 
 
+@cache
 def _mutable_twin(cls: type) -> type:
-    """A class with the __slots__ of the frozen, slotted dataclass `cls` and no checks:
-    an instance of it whose slots are set can become a `cls` by __class__ assignment,
-    which CPython allows between classes of the same layout.
+    """A subclass of the frozen, slotted dataclass `cls` that adds no slots and has object's
+    __init__, __setattr__ and __delattr__: an instance of it whose slots are set can become
+    a `cls` by __class__ assignment, which CPython allows between classes of the same layout.
 
     Why: the engine makes one RatedLine per vehicle and charge, and a frozen dataclass's
     __init__ sets each field through object.__setattr__, at about 70 ns a field: for the 15
     fields of a RatedLine that was over half the rating time. The result is a genuine `cls`
-    instance (type, equality, hash, immutability), made five times faster.
+    instance (type, equality, hash, immutability), made five times faster. A subclass that
+    adds no slots, rather than an unrelated class with the same slots, is the layout check's
+    fast case: CPython then need not compare the two classes' slot names, which cost a
+    third of the time of the assignment.
     """
-    return type(f"_Mutable{cls.__name__}", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+    # All three object's: with the frozen __delattr__ still inherited, CPython would store
+    # every field through a Python-level __setattr__, fifteen times slower.
+    plain = {
+        "__init__": object.__init__,
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+    }
+    return type(f"_Mutable{cls.__name__}", (cls,), {"__slots__": (), **plain})
 
 
 def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., _Frozen]:
@@ -285,7 +297,9 @@ def _vehicle_lines_functions(
         "_days_outside": _days_outside,
         "_exponent": exponent,
         "_RatedLine": RatedLine,
-        "_twin": _mutable_twin(RatedLine),
+        "_new_RatedLine": _mutable_twin(RatedLine),
+        "_TierLine": TierLine,
+        "_new_TierLine": _mutable_twin(TierLine),
     }
     # Most vehicles are on the plan for the whole period: their body has no proration.
     full, part = ["get = quantities.get"], ["get = quantities.get"]
@@ -423,16 +437,28 @@ def _tiers_source(index: int, charge: Charge, namespace: dict[str, Any]) -> list
     namespace[f"{prefix}bounds"], namespace[f"{prefix}prices"] = _tier_prices(
         charge.tiers, graduated=graduated
     )
-    start, rate, flat = f"tier_start_{index}", f"tier_rate_{index}", f"tier_flat_{index}"
-    base, below, new_tier = f"base_{index}", f"below_{index}", f"new_tier_{index}"
-    in_tier, tier_amount = f"in_tier_{index}", f"tier_amount_{index}"
+    number, start, up_to = f"tier_number_{index}", f"tier_start_{index}", f"tier_up_to_{index}"
+    rate, flat = f"tier_rate_{index}", f"tier_flat_{index}"
+    base, below = f"base_{index}", f"below_{index}"
+    in_tier, tier_amount, tier = f"in_tier_{index}", f"tier_amount_{index}", f"tier_{index}"
     return [
         # the first tier with billable <= up_to
-        f"{start}, {rate}, {flat}, {base}, {below}, {new_tier} = "
+        f"{number}, {start}, {up_to}, {rate}, {flat}, {base}, {below} = "
         f"{prefix}prices[bisect_left({prefix}bounds, {billable})]",
         f"{in_tier} = {billable} - {start}" if graduated else f"{in_tier} = {billable}",
         f"{tier_amount} = {in_tier} * {rate} + {flat}",
-        f"tiers_{index} = (*{below}, {new_tier}({in_tier}, {tier_amount}))",
+        *_instance_source(
+            tier,
+            TierLine,
+            tier=number,
+            from_quantity=start,
+            up_to=up_to,
+            quantity=in_tier,
+            unit_amount=rate,
+            flat_amount=flat,
+            amount=tier_amount,
+        ),
+        f"tiers_{index} = (*{below}, {tier})",
         f"{amount} = {base} + {tier_amount}" if graduated else f"{amount} = {tier_amount}",
     ]
 
@@ -465,50 +491,61 @@ def _clamp_source(
 
 
 def _line_source(index: int, **values: str) -> list[str]:
-    """The statements that build `line_<index>`, a RatedLine of a per-vehicle charge, in
-    place: `values` are the expressions of its varying fields."""
-    prefix, line = f"c{index}_", f"line_{index}"
-    fields_of_charge = {
-        "vehicle_id": "vehicle_id",
-        "charge_index": str(index),
-        "metric": f"{prefix}metric",
-        "model": f"{prefix}model",
-        "scope": "'vehicle'",
+    """The statements that build `line_<index>`, the RatedLine of a per-vehicle charge:
+    `values` are the expressions of its varying fields."""
+    prefix = f"c{index}_"
+    return _instance_source(
+        f"line_{index}",
+        RatedLine,
+        vehicle_id="vehicle_id",
+        charge_index=str(index),
+        metric=f"{prefix}metric",
+        model=f"{prefix}model",
+        scope="'vehicle'",
         **values,
-        "pooled_quantity": "None",
-        "pooled_billable_quantity": "None",
-        "pooled_amount": "None",
-    }
-    names = [field.name for field in fields(RatedLine)]
-    assert sorted(fields_of_charge) == sorted(names), "every field of a RatedLine is set"
+        pooled_quantity="None",
+        pooled_billable_quantity="None",
+        pooled_amount="None",
+    )
+
+
+def _instance_source(variable: str, cls: type, **values: str) -> list[str]:
+    """The statements that set `variable` to an instance of the frozen, slotted dataclass
+    `cls` (RatedLine or TierLine), built in place (see `_mutable_twin`) from the expressions
+    of all its fields in `values`: no call, no check."""
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    assert sorted(values) == sorted(names), f"every field of a {cls.__name__} is set"
     return [
-        f"{line} = _twin()",
-        *(f"{line}.{name} = {fields_of_charge[name]}" for name in names),
-        f"{line}.__class__ = _RatedLine",
+        f"{variable} = _new_{cls.__name__}()",
+        *(f"{variable}.{name} = {values[name]}" for name in names),
+        f"{variable}.__class__ = _{cls.__name__}",
     ]
 
 
 def _tier_prices(
     tiers: tuple[Tier, ...], *, graduated: bool
 ) -> tuple[list[Decimal], list[tuple[Any, ...]]]:
-    """(the upper bounds of all tiers but the last, and per tier: its start, unit amount,
-    flat amount, the total amount and the lines of the tiers below it (graduated) or None
-    and () (volume), and the constructor of its TierLine from (quantity, amount))."""
+    """(the upper bounds of all tiers but the last, and per tier: its number, start, upper
+    bound, unit amount and flat amount, then the total amount and the lines of the tiers
+    below it (graduated) or None and () (volume))."""
     if not tiers:
         return [], []
     bounds = _upper_bounds(tiers)
     starts = [ZERO, *bounds]
-    new_lines = _tier_line_constructors(tiers, starts)
     prices: list[tuple[Any, ...]] = []
     full: list[TierLine] = []  # graduated: the tiers below a quantity's are used in full
-    for tier, start, bound, new_line in zip(tiers, starts, [*bounds, None], new_lines, strict=True):
+    for number, (tier, start, bound) in enumerate(
+        zip(tiers, starts, [*bounds, None], strict=True), start=1
+    ):
         below = (
             (sum((line.amount for line in full), ZERO), tuple(full)) if graduated else (None, ())
         )
-        prices.append((start, tier.unit_amount, tier.flat_amount, *below, new_line))
+        rates = (tier.unit_amount, tier.flat_amount)
+        prices.append((number, start, tier.up_to, *rates, *below))
         if graduated and bound is not None:
             size = bound - start
-            full.append(new_line(size, size * tier.unit_amount + tier.flat_amount))
+            amount = size * tier.unit_amount + tier.flat_amount
+            full.append(TierLine(number, start, tier.up_to, size, *rates, amount))
     return bounds, prices
 
 
