@@ -42,7 +42,7 @@ from decimal import (
     localcontext,
 )
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from billing.money import ZERO, quantum, split_proportionally, vat_amount
 from billing.pricing.plans import Charge, Plan, Tier, validate_plan
@@ -187,7 +187,7 @@ def _fast_constructor(cls: type[_Frozen], /, **constants: Any) -> Callable[..., 
     names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
     if unknown := constants.keys() - set(names):
         raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
-    namespace: dict[str, Any] = {"_twin": _mutable_twin(cls), "_frozen": cls}
+    namespace: dict[str, Any] = {"_twin": _mutable_twin(cast(type, cls)), "_frozen": cls}
     namespace.update({f"_constant_{name}": value for name, value in constants.items()})
     parameters = ", ".join(name for name in names if name not in constants)
     assignments = "".join(
@@ -530,7 +530,7 @@ def _instance_source(variable: str, cls: type, **values: str) -> list[str]:
     """The statements that set `variable` to an instance of the frozen, slotted dataclass
     `cls` (RatedLine or TierLine), built in place (see `_mutable_twin`) from the expressions
     of all its fields in `values`: no call, no check."""
-    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    names = [field.name for field in fields(cls)]
     assert sorted(values) == sorted(names), f"every field of a {cls.__name__} is set"
     return [
         f"{variable} = _new_{cls.__name__}()",
