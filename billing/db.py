@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     create_engine,
     event,
     insert,
@@ -177,6 +178,15 @@ def rows_changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE or DELETE and say how many rows it changed: conditional updates use it
     as a compare-and-set."""
     return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table a model is mapped to, for Core statements (SQLAlchemy types it as any
+    FromClause, which a model could be mapped to)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:

@@ -27,12 +27,26 @@ def is_known_currency(currency: str) -> bool:
     return currency in MINOR_UNITS
 
 
-def quantum(currency: str) -> Decimal:
-    """The smallest amount of the currency: Decimal('0.01') for EUR."""
+def minor_units(currency: str) -> int:
+    """The decimals of the currency: 2 for EUR."""
     try:
-        return Decimal(1).scaleb(-MINOR_UNITS[currency])
+        return MINOR_UNITS[currency]
     except KeyError:
         raise UnknownCurrency(currency) from None
+
+
+def quantum(currency: str) -> Decimal:
+    """The smallest amount of the currency: Decimal('0.01') for EUR."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def exponent(value: Decimal) -> int:
+    """The exponent of a finite `value`: -2 for Decimal('1.50')."""
+    found = value.as_tuple().exponent
+    if isinstance(found, str):
+        # as_tuple gives a letter for NaN and infinities, which no amount or quantity is.
+        raise ValueError(f"not a finite number: {value}")
+    return found
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

@@ -10,7 +10,7 @@ import re
 import ssl
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -23,6 +23,8 @@ TOPIC_PREFIX = "billing/v1/vehicles/"
 TOPIC_SUFFIX = "/telemetry"
 TELEMETRY_SUBSCRIPTION = "billing/v1/vehicles/+/telemetry"
 VEHICLE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+_Client = TypeVar("_Client", bound=mqtt.Client)
 
 
 def telemetry_topic(vehicle_id: str) -> str:
@@ -114,11 +116,34 @@ class ConsumerClient(mqtt.Client):
             self._packet_queue(PUBACK, packets, 0, 0)
 
 
+@overload
 def make_client(
     address: BrokerAddress,
     client_id: str = "",
     *,
-    protocol: int = mqtt.MQTTv5,
+    protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
+    manual_ack: bool = False,
+    persistent_session: bool = False,
+) -> mqtt.Client: ...
+
+
+@overload
+def make_client(
+    address: BrokerAddress,
+    client_id: str = "",
+    *,
+    protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
+    manual_ack: bool = False,
+    persistent_session: bool = False,
+    client_class: type[_Client],
+) -> _Client: ...
+
+
+def make_client(
+    address: BrokerAddress,
+    client_id: str = "",
+    *,
+    protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
     manual_ack: bool = False,
     persistent_session: bool = False,
     client_class: type[mqtt.Client] = mqtt.Client,
@@ -128,16 +153,14 @@ def make_client(
     `persistent_session` asks an MQTT 3.1.1 broker to keep the session (MQTT 5 asks at
     connect time, with clean_start=False and a session expiry).
     """
-    options = {}
-    if protocol != mqtt.MQTTv5:
-        options["clean_session"] = not persistent_session
     client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
+        # paho refuses clean_session with MQTT 5; None is its default.
+        clean_session=None if protocol == mqtt.MQTTv5 else not persistent_session,
         protocol=protocol,
         manual_ack=manual_ack,
         reconnect_on_failure=True,
-        **options,
     )
     if address.username is not None:
         client.username_pw_set(address.username, address.password)

@@ -159,7 +159,9 @@ def embedded_mosquitto_config(
     return header + "\n".join(lines) + "\n"
 
 
-def _login_accepted(address: BrokerAddress, protocol: int, timeout_s: float = 2.0) -> bool:
+def _login_accepted(
+    address: BrokerAddress, protocol: mqtt.MQTTProtocolVersion, timeout_s: float = 2.0
+) -> bool:
     """Whether a client can log in; False while the port is closed, an error if refused."""
     client = make_client(address, protocol=protocol)
     answers: list[mqtt.ReasonCode] = []

@@ -18,10 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -40,6 +40,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from billing.components import wear
 from billing.components.models import ComponentFitting, ComponentPart
@@ -105,7 +106,21 @@ def _known_day(value: str | dt.date) -> dt.date:
     return value if isinstance(value, dt.date) else _parse_day(value)
 
 
-def _raw_day(column):
+def _removal_day(value: str | dt.date | None) -> dt.date:
+    """The removal day of an ended fitting, which the queries select only."""
+    if value is None:
+        raise ValueError("an ended fitting without its removal day")
+    return _known_day(value)
+
+
+@overload
+def _raw_day(column: SQLColumnExpression[dt.date]) -> ColumnElement[str | dt.date]: ...
+@overload
+def _raw_day(
+    column: SQLColumnExpression[dt.date | None],
+) -> ColumnElement[str | dt.date | None]: ...
+def _raw_day(column: SQLColumnExpression[dt.date | None]) -> ColumnElement[Any]:
+    """A day column read as the driver returns it (see `_day`)."""
     return type_coerce(column, String)
 
 
@@ -114,20 +129,24 @@ def fitted_parts(session: Session, where: Iterable, now: dt.datetime) -> list[Fi
     ComponentFitting, Vehicle or Fleet), by vehicle and component code, with their life
     summed over all their fittings."""
     where = list(where)
-    rows = session.execute(
-        _fitted(where)
-        .with_only_columns(
-            ComponentPart.id,
-            ComponentFitting.vehicle_id,
-            Vehicle.fleet_id,
-            ComponentPart.model,
-            ComponentPart.bom_version,
-            ComponentPart.component_code,
-            _raw_day(ComponentPart.service_since_on),
-            _raw_day(ComponentFitting.installed_on),
-        )
-        .order_by(ComponentFitting.vehicle_id, ComponentPart.component_code, ComponentPart.id)
-    ).all()
+    # SQLAlchemy types a row of eight or more columns as open-ended, which cannot be unpacked.
+    rows = cast(
+        "Sequence[tuple[str, str, str, str, int, str, str | dt.date, str | dt.date]]",
+        session.execute(
+            _fitted(where)
+            .with_only_columns(
+                ComponentPart.id,
+                ComponentFitting.vehicle_id,
+                Vehicle.fleet_id,
+                ComponentPart.model,
+                ComponentPart.bom_version,
+                ComponentPart.component_code,
+                _raw_day(ComponentPart.service_since_on),
+                _raw_day(ComponentFitting.installed_on),
+            )
+            .order_by(ComponentFitting.vehicle_id, ComponentPart.component_code, ComponentPart.id)
+        ).all(),
+    )
     if not rows:
         return []
     today_of_fleet = _fleet_days(session, {row[2] for row in rows}, now)
@@ -138,7 +157,7 @@ def fitted_parts(session: Session, where: Iterable, now: dt.datetime) -> list[Fi
         parts[part_id] = FittedPart(
             part_id, vehicle_id, fleet_id, model, version, code, today_of_fleet[fleet_id]
         )
-        service_since[part_id] = _day(since)  # type: ignore[assignment]
+        service_since[part_id] = _known_day(since)
         fittings.append((part_id, vehicle_id, installed, None))
     _add_lives(session, where, parts, service_since, fittings)
     return list(parts.values())
@@ -255,19 +274,26 @@ def vehicle_usage(
     that is less than MIN_HISTORY_DAYS)."""
     cut = today - dt.timedelta(days=wear.RATE_WINDOW_DAYS - 1)
     recent = UsageDay.day >= cut
+    # PostgreSQL sums integers as numeric.
+    recent_distance: ColumnElement[int | Decimal] = func.sum(
+        case((recent, UsageDay.distance_m), else_=0)
+    )
+    recent_energy: ColumnElement[int | Decimal] = func.sum(
+        case((recent, UsageDay.energy_wh), else_=0)
+    )
     rows = session.execute(
         select(
             UsageDay.vehicle_id,
             _raw_day(func.min(UsageDay.day)),
             func.sum(UsageDay.distance_m),
             func.sum(UsageDay.energy_wh),
-            func.sum(case((recent, UsageDay.distance_m), else_=0)),
-            func.sum(case((recent, UsageDay.energy_wh), else_=0)),
+            recent_distance,
+            recent_energy,
         )
         .where(UsageDay.vehicle_id.in_(vehicles), UsageDay.day <= today)
         .group_by(UsageDay.vehicle_id)
     )
-    found = {}
+    found: dict[str, VehicleUsage] = {}
     for vehicle_id, first, distance, energy, recent_m, recent_wh in rows:
         if only is not None and vehicle_id not in only:
             continue
@@ -284,7 +310,7 @@ def life_used(session: Session, part_ids: Select) -> dict[str, wear.LifeUsed]:
     """The life of parts no longer fitted (scrapped or spare), summed over their fittings,
     each distinct stretch of a vehicle's days once."""
     fittings = [
-        (part_id, vehicle_id, _known_day(installed), _known_day(removed))
+        (part_id, vehicle_id, _known_day(installed), _removal_day(removed))
         for part_id, vehicle_id, installed, removed in session.execute(
             select(
                 ComponentFitting.part_id,
@@ -384,6 +410,15 @@ def _todays(session: Session, where: list, now: dt.datetime) -> dict[dt.date, li
     return todays
 
 
+# A fitted part that may be due: the part, its fitting and service days, whether its life is
+# its vehicle's totals, whether it was moved, and the vehicle's first day, totals and recent
+# use (PostgreSQL sums are numeric).
+_CandidateRow = tuple[
+    str, str, str, str, int, str, str | dt.date, str | dt.date, bool, bool,
+    str | dt.date | None, int | Decimal, int | Decimal, int | Decimal, int | Decimal,
+]  # fmt: skip
+
+
 def _candidates_on(
     session: Session,
     where: list,
@@ -446,39 +481,43 @@ def _candidates_on(
         running_out(limits.c.service_every_m, distance, recent_m),
         ComponentPart.service_since_on <= limits.c.service_by,
     )
-    rows = session.execute(
-        _fitted(where)
-        # Outer joins: SQLite keeps them after the tables they follow, so the plan runs
-        # from the fittings to the bounds, not from the bounds to every vehicle.
-        .outerjoin(
-            limits,
-            and_(
-                limits.c.model == ComponentPart.model,
-                limits.c.bom_version == ComponentPart.bom_version,
-                limits.c.code == ComponentPart.component_code,
-            ),
-        )
-        .outerjoin(usage, usage.c.vehicle_id == ComponentFitting.vehicle_id)
-        .outerjoin(moved, moved.c.part_id == ComponentPart.id)
-        .where(or_(~simple, bound))
-        .with_only_columns(
-            ComponentPart.id,
-            ComponentFitting.vehicle_id,
-            Vehicle.fleet_id,
-            ComponentPart.model,
-            ComponentPart.bom_version,
-            ComponentPart.component_code,
-            _raw_day(ComponentFitting.installed_on),
-            _raw_day(ComponentPart.service_since_on),
-            simple.label("simple"),
-            moved.c.part_id.is_not(None).label("moved"),
-            _raw_day(usage.c.first_day),
-            distance,
-            energy,
-            recent_m,
-            recent_wh,
-        )
-    ).all()
+    # SQLAlchemy types a row of eight or more columns as open-ended, which cannot be unpacked.
+    rows = cast(
+        "Sequence[_CandidateRow]",
+        session.execute(
+            _fitted(where)
+            # Outer joins: SQLite keeps them after the tables they follow, so the plan runs
+            # from the fittings to the bounds, not from the bounds to every vehicle.
+            .outerjoin(
+                limits,
+                and_(
+                    limits.c.model == ComponentPart.model,
+                    limits.c.bom_version == ComponentPart.bom_version,
+                    limits.c.code == ComponentPart.component_code,
+                ),
+            )
+            .outerjoin(usage, usage.c.vehicle_id == ComponentFitting.vehicle_id)
+            .outerjoin(moved, moved.c.part_id == ComponentPart.id)
+            .where(or_(~simple, bound))
+            .with_only_columns(
+                ComponentPart.id,
+                ComponentFitting.vehicle_id,
+                Vehicle.fleet_id,
+                ComponentPart.model,
+                ComponentPart.bom_version,
+                ComponentPart.component_code,
+                _raw_day(ComponentFitting.installed_on),
+                _raw_day(ComponentPart.service_since_on),
+                simple.label("simple"),
+                moved.c.part_id.is_not(None).label("moved"),
+                _raw_day(usage.c.first_day),
+                distance,
+                energy,
+                recent_m,
+                recent_wh,
+            )
+        ).all(),
+    )
     found: list[FittedPart] = []
     others: list[tuple[FittedPart, dt.date, dt.date, VehicleUsage | None]] = []
     moved_ids = []
@@ -534,7 +573,7 @@ def _sum_others(
                 ComponentFitting.removed_at.is_not(None),
             )
         ):
-            stretch = (vehicle_id, _known_day(installed), _known_day(removed))
+            stretch = (vehicle_id, _known_day(installed), _removal_day(removed))
             earlier.setdefault(part_id, []).append(stretch)
     wanted: set[tuple[str, dt.date, dt.date | None]] = set()
     for part, installed_on, since, vehicle in others:

@@ -26,8 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TypedDict
 
-from billing.money import is_known_currency, quantum, round_money
+from billing.money import exponent, is_known_currency, minor_units, quantum, round_money
 from billing.vat import (
     REVERSE_CHARGE,
     REVERSE_CHARGE_REASON,
@@ -187,6 +188,22 @@ class InvalidDocument(ValueError):
         self.problems = tuple(problems)
 
 
+class _UsageLineFields(TypedDict):
+    """The fields of a usage line whichever form it is billed in."""
+
+    line_id: str
+    vehicle_id: str | None
+    description: str
+    metric: str | None
+    amount: Decimal
+    vat_category: str
+    vat_rate: Decimal
+    period_start: date | None
+    period_end: date | None
+    tiers: tuple[TierDetail, ...]
+    note: str
+
+
 def usage_line(
     *,
     line_id: str,
@@ -212,7 +229,7 @@ def usage_line(
     else (tiers, packages, clamps, proration) is billed as ±1 C62 at |amount|, keeping
     `quantity` / `unit_code` as the measured usage.
     """
-    common = {
+    common: _UsageLineFields = {
         "line_id": line_id,
         "vehicle_id": vehicle_id,
         "description": description,
@@ -379,8 +396,8 @@ def format_decimal(value: Decimal, language: str, min_decimals: int = 0) -> str:
     """`value` with its significant decimals (at least `min_decimals`), grouped by thousands."""
     catalogue = words(language)
     group, point = catalogue.thousands, catalogue.decimal_point
-    exponent = min(-min_decimals, value.normalize().as_tuple().exponent)
-    text = format(abs(value).quantize(Decimal(1).scaleb(exponent)), ",f")
+    decimals = min(-min_decimals, exponent(value.normalize()))
+    text = format(abs(value).quantize(Decimal(1).scaleb(decimals)), ",f")
     integer, _, fraction = text.partition(".")
     sign = "-" if value < 0 else ""
     return sign + integer.replace(",", group) + (point + fraction if fraction else "")
@@ -398,14 +415,14 @@ def format_quantity(quantity: Decimal, unit_code: str | None, language: str) -> 
 
 def format_money(amount: Decimal, currency: str, language: str) -> str:
     """'1 234,56 €' in French, '€1,234.56' in English; unknown symbols fall back to the code."""
-    digits = -quantum(currency).as_tuple().exponent
+    digits = minor_units(currency)
     sign = "-" if amount < 0 else ""
     return sign + _with_symbol(format_decimal(abs(amount), language, digits), currency, language)
 
 
 def format_unit_price(price: Decimal, currency: str, language: str) -> str:
     """A price with up to 6 decimals, but never fewer than the currency's."""
-    digits = -quantum(currency).as_tuple().exponent
+    digits = minor_units(currency)
     return _with_symbol(format_decimal(price, language, digits), currency, language)
 
 

@@ -75,7 +75,7 @@ def fec_export(
     late = [doc.number for doc in documents if doc.issue_date > closing_date]
     if late:
         raise ValueError(f"issued after the closing date {closing_date}: {', '.join(late)}")
-    rows = [FEC_COLUMNS]
+    rows: list[tuple[str, ...]] = [FEC_COLUMNS]
     for sequence, doc in enumerate(documents, start=1):
         entry_number = f"{accounts.journal_code}{sequence:06d}"
         rows += _fec_entry(doc, entry_number, customer_accounts, accounts)
@@ -98,14 +98,15 @@ def _fec_entry(
     ensure_valid(doc)
     if doc.currency != FEC_CURRENCY:
         raise ValueError(f"{doc.number}: the FEC is kept in {FEC_CURRENCY}, not {doc.currency}")
-    if doc.buyer_reference not in customer_accounts:
-        raise KeyError(f"{doc.number}: no customer account for {doc.buyer_reference!r}")
+    reference = doc.buyer_reference
+    if reference is None or reference not in customer_accounts:
+        raise KeyError(f"{doc.number}: no customer account for {reference!r}")
     sign = -1 if doc.is_credit_note else 1
     kind = "Avoir" if doc.is_credit_note else "Facture"
     label = f"{kind} {doc.number} {doc.buyer.name}"
     postings = [
         (accounts.customers, accounts.customers_label,
-         customer_accounts[doc.buyer_reference], doc.buyer.name, sign * doc.total_gross),
+         customer_accounts[reference], doc.buyer.name, sign * doc.total_gross),
     ]  # fmt: skip
     for group in doc.vat_breakdown:
         rate = format_percent(group.rate, "fr").replace("\u00a0", " ")

@@ -29,7 +29,7 @@ from billing.invoicing.documents import (
     format_quantity,
     legal_mentions,
 )
-from billing.money import quantum, round_money
+from billing.money import exponent, minor_units, round_money
 
 GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
 SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461
@@ -262,8 +262,8 @@ def _money(amount: Decimal, currency: str) -> str:
 
 def _price(price: Decimal, currency: str) -> str:
     """A unit price with its significant decimals, never fewer than the currency's."""
-    exponent = min(price.normalize().as_tuple().exponent, quantum(currency).as_tuple().exponent)
-    return format(price.quantize(Decimal(1).scaleb(exponent)), "f")
+    decimals = min(exponent(price.normalize()), -minor_units(currency))
+    return format(price.quantize(Decimal(1).scaleb(decimals)), "f")
 
 
 def _plain(value: Decimal) -> str:

@@ -18,6 +18,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -30,6 +31,9 @@ from billing.invoicing.facturx_xml import invoice_xml
 from billing.invoicing.models import Invoice, InvoiceFile
 from billing.invoicing.services import Progress, get_invoice
 from billing.periods import Period
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 XML = "facturx.xml"
 FORMATS = (PDF, FACTURX_PDF, XML)
@@ -157,9 +161,10 @@ class _Drain(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
-        self._chunks.append(bytes(data))
-        return len(data)
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        return len(chunk)
 
     def drain(self) -> bytes:
         content, self._chunks = b"".join(self._chunks), []

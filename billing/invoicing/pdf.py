@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import typst
 
@@ -334,20 +335,26 @@ def _iban(iban: str) -> str:
 _compiler_lock = threading.Lock()
 
 
-def _compile(doc: InvoiceDocument, standard: str | None, xml: bytes | None = None) -> bytes:
+def _compile(
+    doc: InvoiceDocument, standard: Literal["a-3b"] | None, xml: bytes | None = None
+) -> bytes:
     inputs = {"document": json.dumps(document_view(doc), ensure_ascii=False)}
     if xml is not None:
         inputs["facturx"] = xml.decode("utf-8")
     # The issue date at midnight UTC: the same document gives the same bytes.
     issued = dt.datetime.combine(doc.issue_date, dt.time(), dt.UTC)
     with _compiler_lock:  # one compiler per process, whose world is not shared across threads
-        return _compiler().compile(
+        pdf = _compiler().compile(
             format="pdf",
             sys_inputs=inputs,
             pdf_standards=[standard] if standard else [],
             timestamp=issued,
             pdf_tags=False,
         )
+    # A list of pages or nothing are what other formats and an output path give.
+    if not isinstance(pdf, bytes):
+        raise TypeError(f"typst gave {type(pdf).__name__} for a PDF")
+    return pdf
 
 
 @cache

@@ -160,7 +160,7 @@ def refresh_draft(
     """
     invoice = locked_invoice(session, invoice_id)
     _refuse_unless_draft(invoice, "refreshed")
-    customer = session.get(Customer, invoice.customer_id)
+    customer = session.get_one(Customer, invoice.customer_id)
     outcome = issuing.write_drafts(
         session, [customer], Period.parse(invoice.period), now,
         settings.invoicing.adjustment_months,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -114,8 +115,23 @@ def customers_segments(
     return segments
 
 
+class Assigned(Protocol):
+    """What segments take of a plan assignment: a PlanAssignment, or a row of its columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def plan_code(self) -> str: ...
+    @property
+    def plan_version(self) -> int | None: ...
+    @property
+    def effective_at(self) -> dt.datetime: ...
+    @property
+    def ended_at(self) -> dt.datetime | None: ...
+
+
 def _plan_segments(
-    vehicle_id: str, lo: dt.datetime, hi: dt.datetime, assignments: Sequence[PlanAssignment]
+    vehicle_id: str, lo: dt.datetime, hi: dt.datetime, assignments: Sequence[Assigned]
 ) -> list[Segment]:
     segments, cursor = [], lo
     for a in assignments:
@@ -350,6 +366,8 @@ def vehicle_usage_series(
             TripRecord.vehicle_id == vehicle_id, TripRecord.end_ts >= lo, TripRecord.end_ts < hi
         )
     ):
+        if end_ts is None:
+            raise ValueError(f"a trip of {vehicle_id} selected by its end has none")
         total = totals[_period_key(end_ts.astimezone(zone), granularity)]
         total.trips += 1
         total.trip_seconds += seconds
@@ -404,7 +422,7 @@ def unattributed_usage(
     query = select(metered.c.vehicle_id)
     if vehicles is not None:
         query = query.where(metered.c.vehicle_id.in_(vehicles))
-    vehicle_ids = sorted(session.scalars(query))
+    vehicle_ids: list[str] = sorted(session.scalars(query))
     if not vehicle_ids:
         return []
     held = defaultdict(list)
@@ -421,13 +439,13 @@ def unattributed_usage(
     ):  # fmt: skip
         held[vehicle_id].append((customer_id, timezone, held_from, held_until))
     assignments = defaultdict(list)
-    for a in session.scalars(
+    for assignment in session.scalars(
         select(PlanAssignment)
         .where(PlanAssignment.vehicle_id.in_(vehicle_ids), PlanAssignment.effective_at < hi)
         .where(or_(PlanAssignment.ended_at.is_(None), PlanAssignment.ended_at > lo))
         .order_by(PlanAssignment.effective_at)
     ):
-        assignments[a.vehicle_id].append(a)
+        assignments[assignment.vehicle_id].append(assignment)
     # (segment, reason, customer) by the zone its local days are cut in.
     found: dict[str, list[tuple[Segment, str, str | None]]] = defaultdict(list)
     for vehicle_id in vehicle_ids:
@@ -445,11 +463,11 @@ def unattributed_usage(
     stretches = []
     for timezone, items in found.items():
         measured = segments_usage(session, [segment for segment, _, _ in items], ZoneInfo(timezone))
-        for (segment, reason, customer_id), each in zip(items, measured, strict=True):
+        for (segment, reason, owner_id), each in zip(items, measured, strict=True):
             if _has_usage(each.usage):
                 stretches.append(
                     UnattributedUsage(
-                        segment.vehicle_id, reason, customer_id, segment.start, segment.end,
+                        segment.vehicle_id, reason, owner_id, segment.start, segment.end,
                         each.usage,
                     )
                 )  # fmt: skip

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from billing.db import bulk_insert
+from billing.db import bulk_insert, table_of
 from billing.metering import usage
 from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
 from billing.metering.rollup_store import HELD, OPEN, anomaly_row
@@ -95,7 +95,7 @@ def _days(buckets: dict[dt.datetime, tuple[int, int, int]], zone: ZoneInfo) -> d
 
 
 def _trip_rows(trips: list[usage.Trip], events: list[usage.Reading]) -> dict[str, tuple]:
-    kept: dict[tuple[str, str], usage.Reading] = {}
+    kept: dict[tuple[str | None, str | None], usage.Reading] = {}
     for event in sorted(events, key=lambda e: (e.ts, e.msg_id)):
         kept.setdefault((event.trip_id, event.trip_event), event)
     rows = {}
@@ -277,5 +277,5 @@ def _replace_anomalies(
     for key, anomaly in expected.anomalies.items():
         if key not in decided:
             session.execute(
-                AnomalyRecord.__table__.insert(), [anomaly_row(vehicle_id, anomaly, now)]
+                table_of(AnomalyRecord).insert(), [anomaly_row(vehicle_id, anomaly, now)]
             )

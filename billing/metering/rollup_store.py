@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     String,
     and_,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billing.db import UNCACHED, UTCDateTime, bulk_insert
+from billing.db import UNCACHED, UTCDateTime, bulk_insert, table_of
 from billing.metering import usage
 from billing.metering.models import AnomalyRecord, TripRecord, UsageBucket, UsageDay
 from billing.periods import local_day_bounds
@@ -38,6 +39,7 @@ from billing.telemetry.models import MeteringQueue
 HELD, OPEN = "held", "open"
 READING_KINDS = (usage.COUNTER_RESET, usage.IMPLAUSIBLE_JUMP)
 Totals = list[int]  # distance_m, energy_wh, readings
+_TripEnd = tuple[str | None, str | None]  # a reading's trip_id and trip_event
 
 
 def replace_buckets(
@@ -151,7 +153,7 @@ def _apply_day_changes(
             afresh.append((vehicle_id, day))
     if increments:
         session.execute(
-            update(UsageDay.__table__)
+            update(table_of(UsageDay))
             .where(UsageDay.vehicle_id == bindparam("v"), UsageDay.day == bindparam("d"))
             .values(
                 distance_m=UsageDay.distance_m + bindparam("dm"),
@@ -176,10 +178,13 @@ def _sum_days_afresh(
     ).data(
         [(v, day, *local_day_bounds(day, zones[v])) for v, day in days]
     ).cte()  # fmt: skip
+    # Typed, for the rows to unpack as (vehicle_id, day, sums).
+    vehicle_column: ColumnElement[str] = wanted.c.vehicle_id
+    day_column: ColumnElement[dt.date] = wanted.c.day
     sums = session.execute(
         select(
-            wanted.c.vehicle_id,
-            wanted.c.day,
+            vehicle_column,
+            day_column,
             func.coalesce(func.sum(UsageBucket.distance_m), 0),
             func.coalesce(func.sum(UsageBucket.energy_wh), 0),
             func.coalesce(func.sum(UsageBucket.readings), 0),
@@ -249,7 +254,9 @@ def update_trips(
     return anomalies, scopes
 
 
-def _trip_row(vehicle_id: str, trip: usage.Trip, kept: dict) -> dict[str, Any]:
+def _trip_row(
+    vehicle_id: str, trip: usage.Trip, kept: dict[_TripEnd, usage.Reading]
+) -> dict[str, Any]:
     start = kept.get((trip.trip_id, usage.TRIP_START))
     end = kept.get((trip.trip_id, usage.TRIP_END))
     return {
@@ -265,18 +272,21 @@ def _trip_row(vehicle_id: str, trip: usage.Trip, kept: dict) -> dict[str, Any]:
 
 def _stored_events(trip: TripRecord) -> list[usage.Reading]:
     events = []
-    if trip.start_ts is not None:
-        events.append(usage.Reading(trip.start_ts, trip.start_msg_id, trip_id=trip.trip_id,
-                                    trip_event=usage.TRIP_START))  # fmt: skip
-    if trip.end_ts is not None:
-        events.append(usage.Reading(trip.end_ts, trip.end_msg_id, trip_id=trip.trip_id,
-                                    trip_event=usage.TRIP_END))  # fmt: skip
+    for ts, msg_id, event in (
+        (trip.start_ts, trip.start_msg_id, usage.TRIP_START),
+        (trip.end_ts, trip.end_msg_id, usage.TRIP_END),
+    ):
+        if ts is None:
+            continue
+        if msg_id is None:
+            raise ValueError(f"trip {trip.trip_id!r}: its {event} is stored without a msg_id")
+        events.append(usage.Reading(ts, msg_id, trip_id=trip.trip_id, trip_event=event))
     return events
 
 
-def _kept_events(events: Iterable[usage.Reading]) -> dict[tuple[str, str], usage.Reading]:
+def _kept_events(events: Iterable[usage.Reading]) -> dict[_TripEnd, usage.Reading]:
     """The first start and first end of each trip, by (ts, msg_id), as pair_trips keeps."""
-    kept: dict[tuple[str, str], usage.Reading] = {}
+    kept: dict[_TripEnd, usage.Reading] = {}
     for event in sorted(events, key=lambda e: (e.ts, e.msg_id)):
         kept.setdefault((event.trip_id, event.trip_event), event)
     return kept
@@ -330,7 +340,7 @@ def record_anomalies(
             .where(AnomalyRecord.id.in_(stale))
         )
     if fresh:
-        session.execute(AnomalyRecord.__table__.insert(), fresh)
+        session.execute(table_of(AnomalyRecord).insert(), fresh)
 
 
 def anomaly_row(vehicle_id: str, anomaly: usage.Anomaly, now: dt.datetime) -> dict[str, Any]:

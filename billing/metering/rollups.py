@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    ScalarSelect,
     String,
     and_,
     column,
@@ -30,7 +33,8 @@ from sqlalchemy import (
     tuple_,
     values,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from billing.db import UNCACHED, Database, UTCDateTime, utcnow
 from billing.devices.models import Customer, Fleet, Vehicle
@@ -50,6 +54,8 @@ READING_COLUMNS = (
     Reading.trip_id,
     Reading.trip_event,
 )
+# A reading as READING_COLUMNS selects it.
+ReadingRow = Row[str, str, dt.datetime, int | None, int | None, str | None, str | None]
 ACCEPTED, REJECTED = usage.ACCEPTED, usage.REJECTED
 DEFAULT_BATCH = 500
 
@@ -72,7 +78,7 @@ class Window:
     lo: dt.datetime
     hi: dt.datetime
     baseline: usage.Baseline = field(default_factory=usage.Baseline)
-    readings: list[Reading] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -185,9 +191,11 @@ def _windows(session: Session, queued: Sequence[Queued]) -> list[Window]:
         column("vehicle_id", String), column("since", UTCDateTime), column("until", UTCDateTime),
         name="queue",
     ).data([(q.vehicle_id, q.since, q.until) for q in queued]).cte()  # fmt: skip
+    # Typed, for the rows to unpack as (vehicle_id, instants).
+    vehicle_column: ColumnElement[str] = queue.c.vehicle_id
     rows = session.execute(
         select(
-            queue.c.vehicle_id,
+            vehicle_column,
             _first_after(queue, Reading.odometer_m),
             _first_after(queue, Reading.energy_wh),
         ),
@@ -205,7 +213,9 @@ def _windows(session: Session, queued: Sequence[Queued]) -> list[Window]:
     return windows
 
 
-def _first_after(queue, counter):
+def _first_after(
+    queue: CTE, counter: InstrumentedAttribute[int | None]
+) -> ScalarSelect[dt.datetime]:
     return (
         select(Reading.ts)
         .where(Reading.vehicle_id == queue.c.vehicle_id, Reading.ts > queue.c.until)
@@ -216,7 +226,7 @@ def _first_after(queue, counter):
     )
 
 
-def _last_before(bounds, counter):
+def _last_before(bounds: CTE, counter: InstrumentedAttribute[int | None]) -> ScalarSelect[str]:
     return (
         select(Reading.msg_id)
         .where(Reading.vehicle_id == bounds.c.vehicle_id, Reading.ts < bounds.c.lo)
@@ -227,7 +237,7 @@ def _last_before(bounds, counter):
     )
 
 
-def _window_values(windows: Iterable[Window]):
+def _window_values(windows: Iterable[Window]) -> CTE:
     return values(
         column("vehicle_id", String), column("lo", UTCDateTime), column("hi", UTCDateTime),
         name="windows",
@@ -249,9 +259,11 @@ def _load_readings(session: Session, windows: list[Window]) -> None:
     )
     for reading in rows:
         by_vehicle[reading.vehicle_id].readings.append(reading)
+    # Typed, for the rows to unpack as (vehicle_id, msg_ids).
+    vehicle_column: ColumnElement[str] = bounds.c.vehicle_id
     previous = session.execute(
         select(
-            bounds.c.vehicle_id,
+            vehicle_column,
             _last_before(bounds, Reading.odometer_m),
             _last_before(bounds, Reading.energy_wh),
         ),
@@ -263,15 +275,15 @@ def _load_readings(session: Session, windows: list[Window]) -> None:
         query = select(*READING_COLUMNS).where(tuple_(Reading.vehicle_id, Reading.msg_id).in_(keys))
         found = {(r.vehicle_id, r.msg_id): r for r in session.execute(query)}
     for vehicle_id, odometer_msg, energy_msg in previous:
+        odometer = found.get((vehicle_id, odometer_msg))
+        energy = found.get((vehicle_id, energy_msg))
         by_vehicle[vehicle_id].baseline = usage.Baseline(
-            odometer=_as_usage(found.get((vehicle_id, odometer_msg))),
-            energy=_as_usage(found.get((vehicle_id, energy_msg))),
+            odometer=None if odometer is None else _as_usage(odometer),
+            energy=None if energy is None else _as_usage(energy),
         )
 
 
-def _as_usage(reading: Reading | None) -> usage.Reading | None:
-    if reading is None:
-        return None
+def _as_usage(reading: ReadingRow) -> usage.Reading:
     return usage.Reading(
         reading.ts, reading.msg_id, reading.odometer_m, reading.energy_wh,
         reading.trip_id, reading.trip_event,

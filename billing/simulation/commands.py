@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -195,7 +196,7 @@ def _fleet_publisher(
     gateway: str | None,
     rate: float | None,
     max_inflight: int,
-    protocol: int,
+    protocol: mqtt.MQTTProtocolVersion,
 ) -> FleetPublisher:
     """How the fleet reaches the broker: one login per vehicle with a password issued now,
     anonymous connections, or one gateway connection for all."""
@@ -356,7 +357,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signals are only delivered to the main thread
         return
-    previous = {}
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
@@ -367,8 +368,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class _StatusLine:

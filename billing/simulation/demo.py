@@ -11,6 +11,7 @@ import logging
 import os
 import random
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -36,7 +37,21 @@ from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_
 
 log = logging.getLogger(__name__)
 
-DEMO_CUSTOMER = {
+
+class DemoCustomer(TypedDict):
+    """The demo customer as `create_customer` takes it."""
+
+    name: str
+    email: str
+    siren: str
+    vat_number: str
+    address: dict[str, str]
+    language: str
+    timezone: str
+    currency: str
+
+
+DEMO_CUSTOMER: DemoCustomer = {
     "name": "Livraisons Picardes SAS",
     "email": "compta@lp.example",
     "siren": "123456789",

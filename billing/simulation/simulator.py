@@ -287,7 +287,7 @@ def _day_of_rides(
     ts, shift_end = local(8, 120), local(17, 180)
     lunch_start = local(12, 90)
     lunch_end = lunch_start + _minutes(rng.uniform(30, 75))
-    rides = []
+    rides: list[tuple[dt.datetime, dt.datetime]] = []
     while True:
         ride_end = ts + _minutes(rng.uniform(*RIDE_MINUTES))
         if ride_end > shift_end:
@@ -580,7 +580,7 @@ class FleetPublisher:
         rate: float | None = None,
         max_inflight: int = 1000,
         inflight_per_connection: int = 20,
-        protocol: int = mqtt.MQTTv5,
+        protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
         connect_timeout_s: float = 10.0,
         drain_timeout_s: float = 10.0,
         clock: Callable[[], dt.datetime] = _wall_clock,

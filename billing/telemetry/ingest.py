@@ -22,7 +22,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -122,7 +122,7 @@ class IngestConsumer:
         address: BrokerAddress,
         settings: IngestSettings,
         *,
-        protocol: int = mqtt.MQTTv5,
+        protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
         max_future_seconds: int | None = None,
         metrics: IngestMetrics | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
@@ -161,7 +161,7 @@ class IngestConsumer:
 
     # --- broker side (paho's thread) -----------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> ConsumerClient:
         client = make_client(
             self.address,
             self.settings.client_id,
@@ -349,7 +349,7 @@ class IngestConsumer:
         return True
 
     def _validate(
-        self, batch: list[Received], record: Path | None = None, settled: list[bytes] = ()
+        self, batch: list[Received], record: Path | None = None, settled: Sequence[bytes] = ()
     ) -> bool:
         """Validate messages and hand them to the writer; False if stopped first."""
         messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]

@@ -52,6 +52,8 @@ def _insert_postgresql(session: Session, readings: Sequence[Reading], received_a
     always); a batch with duplicates (redelivery) goes through a temporary table and
     INSERT … ON CONFLICT DO NOTHING instead, at about twice the database's cost."""
     connection = session.connection().connection.driver_connection
+    if connection is None:
+        raise RuntimeError("the session's database connection is closed")
     lines = "".join([_copy_line(r, received_at.isoformat()) for r in readings])
     with connection.cursor() as cursor:
         cursor.execute("SAVEPOINT copy_readings")

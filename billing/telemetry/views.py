@@ -1,5 +1,7 @@
 """Telemetry over HTTP (backfill, gateways without MQTT) and the rejected-messages store."""
 
+from collections.abc import Sequence
+
 from flask import current_app, jsonify
 from flask.views import MethodView
 
@@ -46,7 +48,7 @@ def _fleet_scope() -> frozenset[str] | None:
 
 
 def _rejections(outcome: services.StoreOutcome) -> list[dict]:
-    ids = outcome.rejected_ids or [None] * len(outcome.rejections)
+    ids: Sequence[int | None] = outcome.rejected_ids or [None] * len(outcome.rejections)
     return [
         {"id": rejected_id, "reason": r.reason, "message": r.message, "path": r.path}
         for rejected_id, (_index, r) in zip(ids, outcome.rejections, strict=True)

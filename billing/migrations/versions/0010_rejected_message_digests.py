@@ -52,7 +52,10 @@ def upgrade() -> None:
         sa.column("payload_sha256", sa.String()),
     )
     connection = op.get_bind()
-    rows = connection.execute(sa.select(rejected.c.id, rejected.c.payload)).all()
+    # Typed, for the rows to unpack as (id, payload).
+    id_column: sa.ColumnElement[int] = rejected.c.id
+    payload_column: sa.ColumnElement[bytes] = rejected.c.payload
+    rows = connection.execute(sa.select(id_column, payload_column)).all()
     for row_id, payload in rows:
         connection.execute(
             rejected.update()
