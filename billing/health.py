@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import func, select, text
@@ -172,7 +172,7 @@ class ReadinessSchema(ma.Schema):
 class Liveness(MethodView):
     @blp.doc(security=[])
     @blp.response(200, LivenessSchema)
-    def get(self):
+    def get(self) -> dict[str, str]:
         """This web process answers (nothing else is checked: see /readyz)."""
         return {"status": "ok"}
 
@@ -182,7 +182,7 @@ class Readiness(MethodView):
     @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, schema=ReadinessSchema, description="a role is down")
-    def get(self):
+    def get(self) -> Response:
         """Each role of the service; 503 when one is down, naming it."""
         settings = current_app.extensions["billing.settings"]
         roles = readiness(

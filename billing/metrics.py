@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from billing.charges.unattributed import period_unattributed_usage
 from billing.db import Database, utcnow
@@ -35,7 +36,7 @@ class DatabaseCollector(Collector):
             yield self._metering_backlog(session)
             yield from self._unattributed(session)
 
-    def _unattributed(self, session) -> Iterator[GaugeMetricFamily]:
+    def _unattributed(self, session: Session) -> Iterator[GaugeMetricFamily]:
         """Usage no invoice bills, this month and last (months of the default zone)."""
         vehicles = GaugeMetricFamily(
             "billing_unattributed_vehicles",
@@ -59,7 +60,7 @@ class DatabaseCollector(Collector):
         yield distance
 
     @staticmethod
-    def _rejections(session) -> GaugeMetricFamily:
+    def _rejections(session: Session) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             "billing_rejected_messages_pending",
             "Rejected telemetry kept for review or replay",
@@ -75,7 +76,7 @@ class DatabaseCollector(Collector):
         return family
 
     @staticmethod
-    def _metering_backlog(session) -> GaugeMetricFamily:
+    def _metering_backlog(session: Session) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             "billing_metering_lag_seconds",
             "Age of the oldest stored reading whose usage is not yet in the rollups",

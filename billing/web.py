@@ -75,7 +75,9 @@ COMMON_ERRORS = {
 class ErrorResponsesPlugin(BasePlugin):
     """Documents the common errors on every operation, in the format they really have."""
 
-    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
             for status, name in COMMON_ERRORS.items():

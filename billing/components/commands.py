@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -82,7 +83,7 @@ def bom_list(app: AppContext) -> None:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="write the plan there (e.g. config/plans/s1-usage.yaml); default: standard output",
 )
-def plans_derive(bom_file: Path, output: Path | None, **options) -> None:
+def plans_derive(bom_file: Path, output: Path | None, **options: Any) -> None:
     """Derive a plan from a bill of materials: each part's cost ÷ lifetime per km, kWh or
     month, plus overhead, at the margin given. The plan YAML (which `billing plans load`
     accepts) begins with the breakdown of what each component contributes, as comments."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from operator import itemgetter
 
@@ -167,13 +168,15 @@ def _bounds(session: Session) -> dict[tuple[str, int, str], wear.DueBound]:
     }
 
 
-def _components(session: Session):
+def _components(
+    session: Session,
+) -> Callable[[str, int, str], tuple[bom.BomComponent, wear.DueBound]]:
     """A lookup of BOM components and their due bounds by (model, version, code), reading
     each BOM version once."""
 
     @functools.cache
     def version_bom(model: str, version: int) -> bom.Bom:
-        return session.get(BomVersion, (model, version)).to_bom()  # type: ignore[union-attr]
+        return session.get_one(BomVersion, (model, version)).to_bom()
 
     @functools.cache
     def component(model: str, version: int, code: str) -> tuple[bom.BomComponent, wear.DueBound]:

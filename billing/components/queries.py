@@ -25,6 +25,7 @@ from typing import Any, cast, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Date,
     Integer,
@@ -466,7 +467,9 @@ def _candidates_on(
         ),
     )
 
-    def running_out(limit, used, recent):
+    def running_out(
+        limit: ColumnElement[Any], used: ColumnElement[Any], recent: ColumnElement[Any]
+    ) -> ColumnElement[bool]:
         # limit − used ≤ max(recent ÷ rate_days × reach, 1), multiplied out in integers
         return and_(limit.is_not(None), (limit - used) * rate_days <= recent * reach + rate_days)
 
@@ -629,7 +632,7 @@ def range_sums(
     return found
 
 
-def _limits(bounds: dict[tuple[str, int, str], wear.DueBound], today: dt.date, reach: int):
+def _limits(bounds: dict[tuple[str, int, str], wear.DueBound], today: dt.date, reach: int) -> CTE:
     """The bounds as a table: integer metres and watt-hours (rounded down, so never
     tighter), and the days on or before which a part's time or service may fall due."""
 

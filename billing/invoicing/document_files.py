@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -120,7 +120,7 @@ def missing_count(session: Session, invoice_ids: Sequence[str] | None = None) ->
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
-def _missing():
+def _missing() -> Select[Invoice]:
     lacking = [
         ~exists().where(and_(InvoiceFile.invoice_id == Invoice.id, InvoiceFile.format == fmt))
         for fmt in RENDERERS

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing.db import bulk_insert
@@ -249,7 +249,7 @@ def locked_invoices(session: Session, invoice_ids: Iterable[str]) -> list[Invoic
     return _locked(session, select(Invoice).where(Invoice.id.in_(list(invoice_ids))))
 
 
-def _locked(session: Session, query) -> list[Invoice]:
+def _locked(session: Session, query: Select[Invoice]) -> list[Invoice]:
     # In a stable order, so that two batches locking the same rows cannot deadlock.
     return list(
         session.scalars(

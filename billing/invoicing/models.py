@@ -13,6 +13,7 @@ an invoice. `_refuse_changes_to_issued_documents` below guards the rest in the O
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -28,7 +29,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from billing.db import Base, ExactDecimal, UTCDateTime
 from billing.devices.models import Customer
@@ -231,7 +232,9 @@ _STATUS_COLUMNS = frozenset(
 
 
 @event.listens_for(Session, "before_flush")
-def _refuse_changes_to_issued_documents(session: Session, _context, _instances) -> None:
+def _refuse_changes_to_issued_documents(
+    session: Session, _context: UOWTransaction, _instances: Sequence[object] | None
+) -> None:
     """The ORM's half of immutability: services check statuses first, this catches the
     mistakes they would miss (a line edited through a relationship, a stray assignment).
     Bulk UPDATE and DELETE statements bypass it; the services use them on drafts only."""

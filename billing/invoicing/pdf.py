@@ -18,7 +18,7 @@ the Factur-X file embeds the XML with that date too.
 import datetime as dt
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -216,7 +216,11 @@ def _buyer_lines(doc: InvoiceDocument) -> list[str]:
     return lines
 
 
-def _overview(groups, t: Mapping[str, str], money) -> dict:
+# An amount written in the document's currency and language.
+Money = Callable[[Decimal], str]
+
+
+def _overview(groups: Sequence[VehicleGroup], t: Mapping[str, str], money: Money) -> dict:
     return {
         "title": t["overview"],
         "headers": [t["vehicle"], t["usage"], t["amount"]],
@@ -231,7 +235,9 @@ def _overview(groups, t: Mapping[str, str], money) -> dict:
     }
 
 
-def _group(doc: InvoiceDocument, group: VehicleGroup, several: bool, t, money) -> dict:
+def _group(
+    doc: InvoiceDocument, group: VehicleGroup, several: bool, t: Mapping[str, str], money: Money
+) -> dict:
     title = f"{t['vehicle']} {group.vehicle_id}" if group.vehicle_id else t["account"]
     return {
         "title": title,
@@ -243,7 +249,7 @@ def _group(doc: InvoiceDocument, group: VehicleGroup, several: bool, t, money) -
     }
 
 
-def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money) -> dict:
+def _line(doc: InvoiceDocument, line: DocumentLine, t: Mapping[str, str], money: Money) -> dict:
     language = doc.language
     subs = []
     if line.period_start and (line.period_start, line.period_end) != (
@@ -294,7 +300,7 @@ def _vat_label(group: documents.VatBreakdown, t: Mapping[str, str], language: st
     return percent
 
 
-def _totals(doc: InvoiceDocument, t: Mapping[str, str], money) -> list[dict]:
+def _totals(doc: InvoiceDocument, t: Mapping[str, str], money: Money) -> list[dict]:
     rows = [
         {"label": t["total_net"], "amount": money(doc.total_net), "style": "plain"},
         {"label": t["total_vat"], "amount": money(doc.total_vat), "style": "plain"},

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -77,7 +78,7 @@ def _xsd() -> etree.XMLSchema:
 
 
 @cache
-def _schematron():  # -> (PySaxonProcessor, PyXsltExecutable); saxonche ships no type hints
+def _schematron() -> tuple[Any, Any]:  # (PySaxonProcessor, PyXsltExecutable): saxonche is untyped
     # Imported here: saxonche is a development dependency, needed only to validate.
     from saxonche import PySaxonProcessor
 

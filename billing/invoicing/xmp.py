@@ -49,6 +49,8 @@ _METADATA = re.compile(rb"\n(\d+) 0 obj\n<</Length (\d+)/Type/Metadata/Subtype/X
 _STARTXREF = re.compile(rb"\nstartxref\n(\d+)\n%%EOF\s*\Z")
 _SUBSECTION = re.compile(rb"xref\n0 (\d+)\n")
 _XREF_ENTRY = re.compile(rb"(\d{10}) (\d{5}) ([nf])( \n|\r\n| \r)")
+# A cross-reference table: its subsection header, its entries and the startxref.
+_XrefTable = tuple[re.Match[bytes], list[re.Match[bytes]], re.Match[bytes]]
 
 
 class UnexpectedPdf(ValueError):
@@ -93,7 +95,7 @@ def _facturx_xmp(xmp: str, xml_filename: str) -> str:
     return xmp.replace(_RDF_END, values + _RDF_END)
 
 
-def _xref_table(tail: bytes) -> tuple[re.Match, list[re.Match], re.Match]:
+def _xref_table(tail: bytes) -> _XrefTable:
     """The cross-reference table after the metadata: its subsection header, its entries
     and the startxref at the end of the file."""
     ending = _STARTXREF.search(tail)
@@ -112,7 +114,7 @@ def _xref_table(tail: bytes) -> tuple[re.Match, list[re.Match], re.Match]:
     return subsection, entries, ending
 
 
-def _shifted(tail: bytes, table, moved_from: int, shift: int) -> bytes:
+def _shifted(tail: bytes, table: _XrefTable, moved_from: int, shift: int) -> bytes:
     """`tail` with the offsets of the objects at or after `moved_from` moved by `shift`."""
     subsection, entries, ending = table
     shifted = []

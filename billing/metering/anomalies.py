@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from billing.devices.models import Vehicle
@@ -17,7 +17,9 @@ from billing.pagination import Page, paginate
 DECISIONS = (ACCEPTED, REJECTED)
 
 
-def _scoped(query, fleet_ids: frozenset[str] | None):
+def _scoped(
+    query: Select[AnomalyRecord], fleet_ids: frozenset[str] | None
+) -> Select[AnomalyRecord]:
     if fleet_ids is None:
         return query
     in_fleets = select(Vehicle.id).where(Vehicle.fleet_id.in_(fleet_ids))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Self
 
 import click
 
@@ -76,7 +77,7 @@ def usage_verify(app: AppContext, vehicles: tuple[str, ...]) -> None:
 class _progress:
     """A one-line progress display on standard error, for terminals."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.vehicles = self.readings = 0
         return self
 
@@ -86,6 +87,6 @@ class _progress:
         if sys.stderr.isatty():
             click.echo(f"\r{self.vehicles} vehicles, {self.readings} readings", nl=False, err=True)
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if sys.stderr.isatty():
             click.echo(err=True)

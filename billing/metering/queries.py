@@ -176,7 +176,9 @@ def segments_usage(
     ]
 
 
-def _whole_days(lo: dt.datetime, hi: dt.datetime, zone: ZoneInfo):
+def _whole_days(
+    lo: dt.datetime, hi: dt.datetime, zone: ZoneInfo
+) -> tuple[dt.date, dt.date, tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]]:
     """The local days wholly inside [lo, hi) as [first, last), and the partial ends."""
     days = local_days(lo, hi, zone) if lo < hi else []
     whole = [day for day, a, b in days if (a, b) == local_day_bounds(day, zone)]
@@ -188,7 +190,13 @@ def _whole_days(lo: dt.datetime, hi: dt.datetime, zone: ZoneInfo):
     return first, last + dt.timedelta(days=1), (lo, start_first), (end_last, hi)
 
 
-def _add_days(session, segments, whole, totals, zone) -> list[tuple[int, dt.datetime, dt.datetime]]:
+def _add_days(
+    session: Session,
+    segments: Sequence[Segment],
+    whole: list[tuple[int, dt.date, dt.date]],
+    totals: list[Totals],
+    zone: ZoneInfo,
+) -> list[tuple[int, dt.datetime, dt.datetime]]:
     """Add the daily rollups; days kept in another zone are returned to read as buckets."""
     if not whole:
         return []
@@ -196,8 +204,8 @@ def _add_days(session, segments, whole, totals, zone) -> list[tuple[int, dt.date
     lowest, highest = min(w[1] for w in whole), max(w[2] for w in whole)
     # Plain tuples, not entities: a month of 100 vehicles is 3,100 rows, and building ORM
     # objects for them cost more than the query.
-    kept = defaultdict(list)
-    for vehicle_id, *row in session.execute(
+    kept: defaultdict[str, list[tuple[dt.date, str, int, int]]] = defaultdict(list)
+    for vehicle_id, day, timezone, distance_m, energy_wh in session.execute(
         select(
             UsageDay.vehicle_id, UsageDay.day, UsageDay.timezone, UsageDay.distance_m,
             UsageDay.energy_wh,
@@ -205,7 +213,7 @@ def _add_days(session, segments, whole, totals, zone) -> list[tuple[int, dt.date
             UsageDay.vehicle_id.in_(vehicle_ids), UsageDay.day >= lowest, UsageDay.day < highest
         )
     ):  # fmt: skip
-        kept[vehicle_id].append(row)
+        kept[vehicle_id].append((day, timezone, distance_m, energy_wh))
     foreign = []
     for index, first, last in whole:
         total = totals[index]
@@ -222,7 +230,13 @@ def _add_days(session, segments, whole, totals, zone) -> list[tuple[int, dt.date
     return foreign
 
 
-def _add_buckets(session, segments, stretches, totals, zone) -> None:
+def _add_buckets(
+    session: Session,
+    segments: Sequence[Segment],
+    stretches: list[tuple[int, dt.datetime, dt.datetime]],
+    totals: list[Totals],
+    zone: ZoneInfo,
+) -> None:
     """Add the 15-minute buckets of the partial days, one query per distinct bounds (see
     `_add_trips`): most stretches are the same partial day of every vehicle."""
     by_bounds: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = defaultdict(dict)
@@ -249,7 +263,7 @@ def _add_buckets(session, segments, stretches, totals, zone) -> None:
                 total.active.add(start.astimezone(zone).date())
 
 
-def _add_trips(session, segments, totals) -> None:
+def _add_trips(session: Session, segments: Sequence[Segment], totals: list[Totals]) -> None:
     """Count each trip in the segment of its vehicle where it ended.
 
     The database counts them (a busy month has tens of thousands of trips), per vehicle,

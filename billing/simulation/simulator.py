@@ -674,7 +674,9 @@ class FleetPublisher:
         return connection
 
     def _connected_callback(self, connection: _Connection) -> Callable[..., None]:
-        def connected(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any):
+        def connected(
+            client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+        ) -> None:
             if reason.is_failure:
                 connection.outcome = f"refused: {reason}"  # the broker then closes: retried
             else:
@@ -692,7 +694,9 @@ class FleetPublisher:
 
         return disconnected
 
-    def _acknowledged(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, _: Any):
+    def _acknowledged(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, _: Any
+    ) -> None:
         if reason.is_failure:
             self.stats.refused += 1
         else:

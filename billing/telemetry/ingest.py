@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ from billing.telemetry.inflight import InFlightLog, Verdict, message_digest
 from billing.telemetry.services import (
     DATABASE_UNAVAILABLE,
     IncomingMessage,
+    StoreOutcome,
     ValidatedBatch,
     VehicleDirectory,
     quarantined_batch,
@@ -185,7 +187,14 @@ class IngestConsumer:
             return f"$share/{group}/{TELEMETRY_SUBSCRIPTION}"
         return TELEMETRY_SUBSCRIPTION
 
-    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
@@ -195,13 +204,27 @@ class IngestConsumer:
         log.info("connected to %s; subscribing to %s", self.address.url, self.subscription)
         client.subscribe(self.subscription, qos=1)
 
-    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
         if any(code.is_failure for code in reason_codes):
             log.error("subscription to %s refused: %s", self.subscription, reason_codes)
             return
         self.ready.set()
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         # Messages of the lost connection stay in the inbox: they are stored, but not
         # acknowledged; the broker redelivers them and the duplicates are skipped.
         self._connection += 1
@@ -210,7 +233,7 @@ class IngestConsumer:
         if not self._stopping.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
-    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         # Blocks while the inbox is full: paho stops reading and the broker queues for us.
         # When stopping, the message is dropped unacknowledged: the broker redelivers it.
         received = Received(
@@ -313,7 +336,9 @@ class IngestConsumer:
                 if not self._validate_part(verdict, part, digests):
                     return
 
-    def _by_verdict(self, batch: list[Received]):
+    def _by_verdict(
+        self, batch: list[Received]
+    ) -> list[tuple[Verdict, list[Received], list[bytes]]]:
         """Runs of consecutive messages with the same verdict (arrival order is kept for
         the acknowledgements); suspects come one per run."""
         assert self.inflight is not None
@@ -427,7 +452,7 @@ class IngestConsumer:
                     return None
                 delay = min(delay * 2, 10)
 
-    def _count(self, messages: int, outcome, seconds: float) -> None:
+    def _count(self, messages: int, outcome: StoreOutcome, seconds: float) -> None:
         self.metrics.messages.inc(messages)
         self.metrics.stored.inc(outcome.stored)
         self.metrics.duplicates.inc(outcome.duplicates)
