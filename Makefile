@@ -33,6 +33,7 @@ lint: install ## Check style (ruff), the architecture's import contracts and the
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint ## Lint, then run the whole test suite
 	$(BIN)/pytest -n 2
