@@ -1,8 +1,10 @@
 """The composition root: what the API and the CLI give the packages at start.
 
-A package that sets going what sits above it takes a function for it instead of importing
-it (invoicing issues, payments and dunning follow). These are the functions, keyed as in
-Flask's `app.extensions`; `create_app` and the `billing` command install them.
+A package that needs what sits above it, or beside it, takes it as a parameter instead of
+importing it: invoicing issues and payments and dunning follow (`ISSUING_HOOKS`);
+statements show what invoicing billed (`INVOICE_HISTORY`, answered by invoicing's drafts).
+These are keyed as in Flask's `app.extensions`; `create_app` and the `billing` command
+install them.
 """
 
 from __future__ import annotations
