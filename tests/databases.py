@@ -4,11 +4,14 @@ scheduler), where the rolled-back connection of the `database` fixture cannot be
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from billing import migrate
 from billing.auth import SYSTEM
@@ -39,6 +42,24 @@ def _migrate(url: str) -> None:
     database = Database.from_url(url)
     migrate.upgrade(database.engine)
     database.engine.dispose()
+
+
+@contextmanager
+def readings_locked(database_url: str) -> Iterator[None]:
+    """Hold a lock that makes every insert into `readings` wait: a message being stored
+    stays in flight for as long as the test wants."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(url.database, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+    else:
+        connection = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
+        connection.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.close()
 
 
 def seed_fleet(database: Database, vehicle_ids: list[str]) -> str:

@@ -87,6 +87,18 @@ class PassResult:
     readings: int = 0
 
 
+@dataclass
+class PlannedPass:
+    """A metering pass computed from what is stored, not yet written."""
+
+    queued: list[Queued]
+    windows: list[Window]
+    zones: dict[str, ZoneInfo]
+    buckets: dict[str, dict[dt.datetime, usage.Bucket]] = field(default_factory=dict)
+    anomalies: dict[str, list[usage.Anomaly]] = field(default_factory=dict)
+    trip_events: dict[str, list[usage.Reading]] = field(default_factory=dict)
+
+
 def update_rollups(
     session: Session,
     now: dt.datetime,
@@ -98,16 +110,29 @@ def update_rollups(
 
     Returns what was done; call again while it reports vehicles (the queue may be longer).
     """
+    planned = plan_pass(session, max_speed_kmh=max_speed_kmh, batch=batch)
+    if planned is None:
+        return PassResult()
+    return write_pass(session, planned, now)
+
+
+def plan_pass(
+    session: Session,
+    *,
+    max_speed_kmh: int = usage.DEFAULT_MAX_SPEED_KMH,
+    batch: int = DEFAULT_BATCH,
+) -> PlannedPass | None:
+    """Read up to `batch` queued vehicles' windows and compute their usage; only reads, so
+    that it can run without holding the write lock; None when the queue is empty."""
     queued = _take_queue(session, batch)
     if not queued:
-        return PassResult()
+        return None
     windows = _windows(session, queued)
     _load_readings(session, windows)
     decisions = _decisions(session, [w.vehicle_id for w in windows])
-    zones = customer_zones(session, [w.vehicle_id for w in windows])
-    buckets, anomalies, trip_events = {}, {}, {}
+    planned = PlannedPass(queued, windows, customer_zones(session, [w.vehicle_id for w in windows]))
     for w in windows:
-        buckets[w.vehicle_id], anomalies[w.vehicle_id] = usage.rollup_rows(
+        planned.buckets[w.vehicle_id], planned.anomalies[w.vehicle_id] = usage.rollup_rows(
             [(r.ts.timestamp(), r.msg_id, r.odometer_m, r.energy_wh) for r in w.readings],
             max_speed_kmh=max_speed_kmh,
             decisions=decisions.get(w.vehicle_id, {}),
@@ -115,27 +140,44 @@ def update_rollups(
         )
         events = [_as_usage(r) for r in w.readings if r.trip_id and r.trip_event]
         if events:
-            trip_events[w.vehicle_id] = events
-    store.replace_buckets(session, windows, buckets, zones)
-    trip_anomalies, trip_scopes = store.update_trips(session, trip_events)
+            planned.trip_events[w.vehicle_id] = events
+    return planned
+
+
+def write_pass(session: Session, planned: PlannedPass, now: dt.datetime) -> PassResult:
+    """Write a planned pass — buckets, days, trips, anomalies — dequeue the rows it was
+    planned from, and commit.
+
+    It may be written in a later transaction than the one it was planned in: a reading
+    committed in between comes with a queue row the pass did not take, so the next pass
+    recomputes the buckets that reading changes, from a view that includes it.
+    """
+    windows, anomalies = planned.windows, planned.anomalies
+    store.replace_buckets(session, windows, planned.buckets, planned.zones)
+    trip_anomalies, trip_scopes = store.update_trips(session, planned.trip_events)
     for vehicle_id, found in trip_anomalies.items():
         anomalies[vehicle_id] += found
     store.record_anomalies(session, windows, anomalies, trip_scopes, now)
-    store.dequeue(session, [row_id for entry in queued for row_id in entry.row_ids])
+    store.dequeue(session, [row_id for entry in planned.queued for row_id in entry.row_ids])
     session.commit()
     return PassResult(vehicles=len(windows), readings=sum(len(w.readings) for w in windows))
 
 
 def meter(database: Database, settings: Settings) -> int:
     """The metering pass: bring the usage rollups up to date with every stored reading
-    (the scheduler runs it every few seconds); returns the vehicle windows metered."""
+    (the scheduler runs it every few seconds); returns the vehicle windows metered.
+
+    Each batch is read and computed in a read-only transaction and written in a short
+    one: on SQLite, the ingest's commits wait only for the writing.
+    """
     total = 0
-    with database.session() as session:
-        while result := update_rollups(
-            session, utcnow(), max_speed_kmh=settings.metering.max_speed_kmh
-        ).vehicles:
-            total += result
-    return total
+    while True:
+        with database.reading() as session:
+            planned = plan_pass(session, max_speed_kmh=settings.metering.max_speed_kmh)
+        if planned is None:
+            return total
+        with database.session() as session:
+            total += write_pass(session, planned, utcnow()).vehicles
 
 
 def enqueue(

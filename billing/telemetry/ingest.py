@@ -379,7 +379,8 @@ class IngestConsumer:
         """Validate messages and hand them to the writer; False if stopped first."""
         messages = [IncomingMessage(r.topic, r.payload, "mqtt") for r in batch]
         vehicles = self._retrying(
-            functools.partial(self.directory.lookup, vehicle_ids=topic_vehicles(messages))
+            functools.partial(self.directory.lookup, vehicle_ids=topic_vehicles(messages)),
+            reading=True,
         )
         if vehicles is None:
             return False
@@ -437,13 +438,13 @@ class IngestConsumer:
         self.metrics.pending.set(len(self._inbox))
         return batch
 
-    def _retrying(self, work: Callable[[Session], T]) -> T | None:
-        """Run `work` in a transaction, retrying while the database is unavailable; None
-        if stopped first."""
+    def _retrying(self, work: Callable[[Session], T], *, reading: bool = False) -> T | None:
+        """Run `work` in a transaction (a read-only one if `reading`), retrying while the
+        database is unavailable; None if stopped first."""
         delay = 0.5
         while True:
             try:
-                with self.database.session() as session:
+                with self.database.reading() if reading else self.database.session() as session:
                     return work(session)
             except DATABASE_UNAVAILABLE as error:
                 self.metrics.db_errors.inc()

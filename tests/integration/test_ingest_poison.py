@@ -3,26 +3,21 @@ them, keeps each poison as a rejected message, acknowledges it, and lives on."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import sqlite3
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from billing.db import Database
 from billing.mqtt import telemetry_topic
 from billing.telemetry import contract as telemetry
 from billing.telemetry.models import RejectedMessage
 from tests.brokers import AccountBook, start_mosquitto
-from tests.databases import SEEDED_AT, seed_fleet
+from tests.databases import SEEDED_AT, readings_locked, seed_fleet
 from tests.integration.test_ingest import (
     INGEST_PROCESS_CLIENT_ID,
     ingest_process,
@@ -105,24 +100,6 @@ def test_poison_messages_among_a_thousand_good_ones_stop_nothing(tmp_path, fleet
         for reason, payload in POISONS.items()
         for big in [reason == "payload_too_large"]
     )
-
-
-@contextlib.contextmanager
-def readings_locked(database_url: str) -> Iterator[None]:
-    """Hold a lock that makes every insert into `readings` wait: a message being stored
-    stays in flight for as long as the test wants."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(url.database, isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")
-    else:
-        connection = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
-        connection.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        connection.rollback()
-        connection.close()
 
 
 def records(directory: Path) -> set[str]:

@@ -217,3 +217,24 @@ def new_vehicle(session, registry) -> str:
         T0 - dt.timedelta(days=30),
     )
     return vehicle_id
+
+
+def test_a_pass_written_after_readings_arrived_since_its_planning_is_fixed_by_the_next(
+    session, registry
+):
+    """The metering pass plans without the write lock and writes in a later transaction:
+    readings committed in between must end up in the usage as if they had come first."""
+    vehicle = registry.vehicle_id
+    ingest(session, vehicle, reading("a", 0, 1000), reading("c", 40, 9000))
+    planned = rollups.plan_pass(session, max_speed_kmh=60)
+    assert planned is not None
+    ingest(session, vehicle, reading("b", 20, 4000), reading("d", 50, 9500))
+    rollups.write_pass(session, planned, NOW)
+    assert buckets(session, vehicle) == [("08:00", 0, 0, 1), ("08:30", 8000, 0, 1)], (
+        "the pass writes what it planned, without the readings stored since"
+    )
+    meter(session)
+    assert buckets(session, vehicle) == [
+        ("08:00", 0, 0, 1), ("08:15", 3000, 0, 1), ("08:30", 5000, 0, 1), ("08:45", 500, 0, 1),
+    ]  # fmt: skip
+    assert verify_rollups(session, max_speed_kmh=60).drifts == 0
