@@ -13,6 +13,8 @@ single-reading messages from its own persistent session: `ingest_vs_bare_client`
 ingest's rate over the bare client's. And the same rows as the batched payloads are
 loaded by one plain COPY (SQLite: one executemany in one transaction) into a copy of the
 `readings` table: `batched_vs_copy` is the batched ingest's rate over that load's.
+With both databases, `sqlite_vs_postgresql` is the embedded default's single-reading rate
+over PostgreSQL's.
 
     python bench/ingest.py [--quick]
 """
@@ -406,6 +408,10 @@ def main() -> None:
         results[kind] = run_backend(kind, vehicles, readings)
         print(f"{kind}: {json.dumps(results[kind])}", file=sys.stderr)
     headline = results[backends[0]]
+    if "postgresql" in results:  # the embedded default against production, same run
+        headline["sqlite_vs_postgresql"] = ratio(
+            results["sqlite"]["readings_per_s"], results["postgresql"]["readings_per_s"]
+        )
     report({**headline, "database": backends[0], "sqlite": results["sqlite"]})
 
 
