@@ -4,7 +4,6 @@ all the time, and a metering pass over a backlog reads for seconds."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -15,12 +14,10 @@ from billing.db import WAL_CHECKPOINT_BYTES, Database
 from billing.devices.models import Vehicle
 from billing.metering.models import UsageBucket
 from billing.metering.rollups import plan_pass, write_pass
-from billing.mqtt import telemetry_topic
 from billing.telemetry.models import MeteringQueue
-from billing.telemetry.services import IncomingMessage, VehicleDirectory, store_telemetry
 from tests.conftest import NOW
 from tests.databases import readings_locked, seed_fleet
-from tests.integration.test_rollups import T0, reading
+from tests.integration.test_rollups import T0, ingest, reading
 
 T = TypeVar("T")
 VEHICLE = "LCK-1"
@@ -48,17 +45,6 @@ def without_waiting(work: Callable[[], T], what: str) -> T:
     return result[0]
 
 
-def store(database: Database, *documents: dict) -> None:
-    with database.session() as session:
-        store_telemetry(
-            session,
-            [IncomingMessage(telemetry_topic(VEHICLE), json.dumps(list(documents)).encode())],
-            NOW,
-            directory=VehicleDirectory(max_age=0),
-            max_future_seconds=3600,
-        )
-
-
 def test_a_reading_session_reads_while_another_process_holds_the_write_lock(fresh_db, fresh_url):
     seed_fleet(fresh_db, [VEHICLE])
 
@@ -72,7 +58,8 @@ def test_a_reading_session_reads_while_another_process_holds_the_write_lock(fres
 
 def test_a_metering_pass_is_planned_under_a_held_write_lock_and_written_after(fresh_db, fresh_url):
     seed_fleet(fresh_db, [VEHICLE])
-    store(fresh_db, reading("a", 0, 1000, 500), reading("b", 10, 3000, 560))
+    with fresh_db.session() as session:
+        ingest(session, VEHICLE, reading("a", 0, 1000, 500), reading("b", 10, 3000, 560))
 
     def plan():
         with fresh_db.reading() as session:
