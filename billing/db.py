@@ -181,6 +181,17 @@ class Database:
         if isinstance(bind, Connection):
             options["join_transaction_mode"] = "create_savepoint"
         self.sessionmaker = sessionmaker(bind=bind, **options)
+        reader: Engine | Connection
+        if isinstance(bind, Engine):
+            reader, reader_options = bind.execution_options(**{READ_ONLY: True}), options
+        else:
+            # Tests share one connection, already begun: a reader joins its transaction
+            # without a savepoint, whose rollback at close would undo what a session
+            # beside it committed meanwhile (a GET that writes its one row aside).
+            reader, reader_options = bind, {**options, "join_transaction_mode": "rollback_only"}
+        self.read_only_sessionmaker = sessionmaker(
+            bind=reader, info={READ_ONLY: True}, **reader_options
+        )
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> Database:
@@ -197,14 +208,34 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session that only reads. On SQLite its transaction takes no lock: a session
+        """A session that only reads. On SQLite its transactions take no lock: a session
         takes the database's one write lock from its start (see _configure_sqlite), so a
         process that reads for long, or often, would hold back the ingest's commits. A
-        write in it fails when another process wrote since it began."""
-        with self.sessionmaker() as session:
-            if isinstance(self.bind, Engine):  # tests share one connection, already begun
-                session.connection(execution_options={READ_ONLY: True})
+        write in it raises ReadOnlyViolation, on both databases, before reaching SQL."""
+        with self.read_only_sessionmaker() as session:
             yield session
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A write in a read-only session: a bug of the code that opened it, never of input."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush_when_read_only(session: Session, *_args: Any) -> None:
+    if not session.info.get(READ_ONLY):
+        return
+    modified = [row for row in session.dirty if session.is_modified(row)]
+    changed = [type(row).__name__ for row in (*session.new, *modified, *session.deleted)]
+    if changed:
+        raise ReadOnlyViolation(f"a read-only session would write {sorted(set(changed))}")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_statement_when_read_only(state: Any) -> None:
+    if state.session.info.get(READ_ONLY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise ReadOnlyViolation(f"a read-only session would run {state.statement}")
 
 
 def rows_changed(session: Session, statement: Executable) -> int:

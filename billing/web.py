@@ -19,12 +19,13 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, has_request_context, jsonify, request
 from flask_smorest import Api as SmorestApi
 from sqlalchemy.orm import Session
 from webargs import core as webargs_core
@@ -32,7 +33,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from billing.auth import Principal
-from billing.db import Database
+from billing.db import READ_ONLY, Database
 from billing.errors import DomainError, Forbidden, Invalid, NotFound
 from billing.pagination import MAX_PAGE, MAX_PER_PAGE, Page
 
@@ -307,11 +308,31 @@ def database() -> Database:
     return current_app.extensions["billing.db"]
 
 
+# Requests that change nothing: their session only reads (Database.reading), so that on
+# SQLite a page or an API read never holds the write lock the ingest commits with.
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def db_session() -> Session:
-    """The request's session, opened on first use and closed when the request ends."""
+    """The request's session, opened on first use and closed when the request ends: a
+    read-only one for a GET, HEAD or OPTIONS request (a write in it is a bug and raises)."""
     if "db_session" not in g:
-        g.db_session = database().sessionmaker()
+        reads_only = has_request_context() and request.method in READING_METHODS
+        opened = database().read_only_sessionmaker if reads_only else database().sessionmaker
+        g.db_session = opened()
     return g.db_session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A session that may write, in a request of any method: the request's own when it may
+    write, else a short one beside it (a GET's session only reads)."""
+    session = db_session()
+    if not session.info.get(READ_ONLY):
+        yield session
+        return
+    with database().session() as writer:
+        yield writer
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:

@@ -31,7 +31,7 @@ from billing.portal import formatting, i18n, security
 from billing.settings import Settings
 from billing.users import services as users
 from billing.users.models import User
-from billing.web import db_session
+from billing.web import db_session, writing
 
 blp = Blueprint(
     "portal",
@@ -56,6 +56,9 @@ def load_page_user() -> None:
             db_session(), token, now(), idle_minutes=settings().portal.idle_minutes
         )
         if page_session is not None:
+            if users.seen_is_stale(page_session, now()):
+                with writing() as session:
+                    users.mark_seen(session, page_session, now())
             g.page_user = page_session.user
             # billing.web.current_principal() answers this for the pages' service calls.
             g.principal = users.principal_of(page_session.user)

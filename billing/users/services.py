@@ -282,8 +282,8 @@ def start_page_session(session: Session, user: User, now: dt.datetime) -> str:
 def resume_page_session(
     session: Session, token: str, now: dt.datetime, *, idle_minutes: int
 ) -> PageSession | None:
-    """The live session of a cookie token, its last use moved to `now`; None when it is
-    unknown, ended, idle too long or its user disabled."""
+    """The live session of a cookie token; None when it is unknown, ended, idle too long or
+    its user disabled. It only reads: `mark_seen` moves its last use."""
     page_session = session.get(PageSession, _digest(token))
     if page_session is None or page_session.ended_at is not None:
         return None
@@ -291,10 +291,23 @@ def resume_page_session(
         return None
     if now - page_session.last_seen_at >= dt.timedelta(minutes=idle_minutes):
         return None
-    if now - page_session.last_seen_at >= SEEN_RESOLUTION:
-        page_session.last_seen_at = now
-        session.commit()
     return page_session
+
+
+def seen_is_stale(page_session: PageSession, now: dt.datetime) -> bool:
+    """Whether the session's last use is old enough to be written again (SEEN_RESOLUTION)."""
+    return now - page_session.last_seen_at >= SEEN_RESOLUTION
+
+
+def mark_seen(session: Session, page_session: PageSession, now: dt.datetime) -> None:
+    """Move the session's last use to `now` (its idle time starts again), unless a request
+    running beside this one already did."""
+    session.execute(
+        update(PageSession)
+        .where(PageSession.digest == page_session.digest, PageSession.last_seen_at < now)
+        .values(last_seen_at=now)
+    )
+    session.commit()
 
 
 def end_page_session(session: Session, token: str, now: dt.datetime) -> None:

@@ -143,6 +143,14 @@ def test_an_idle_session_expires(app, session, contact, registry):
     assert expired.headers["Location"].startswith("/sign-in?next=")
 
 
+def test_each_page_view_starts_the_idle_time_again(app, session, contact, registry):
+    client = signed_in_client(app, session, contact, NOW)
+    overview = f"/accounts/{registry.customer_id}/"
+    for minutes in (29, 58, 87):  # each view 29 minutes after the last, 87 after signing in
+        fix_clock(app, NOW + dt.timedelta(minutes=minutes))
+        assert client.get(overview).status_code == 200, f"signed out at {minutes} minutes"
+
+
 def test_an_anonymous_visitor_is_sent_to_sign_in_and_brought_back(app, session, client, registry):
     fix_clock(app, NOW)
     users.add_user(session, "f@x.example", "finance", NOW, password="correct horse 42")

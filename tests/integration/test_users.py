@@ -133,10 +133,15 @@ def test_a_contact_without_password_cannot_sign_in_with_one(session, registry):
 def test_a_session_ends_when_idle_or_signed_out(session, registry):
     user = contact(session, registry)
     cookie = services.start_page_session(session, user, NOW)
-    resumed = services.resume_page_session(
-        session, cookie, NOW + dt.timedelta(minutes=29), idle_minutes=30
-    )
+    used = NOW + dt.timedelta(minutes=29)
+    resumed = services.resume_page_session(session, cookie, used, idle_minutes=30)
     assert resumed.user.id == user.id
+    assert services.seen_is_stale(resumed, used)
+    services.mark_seen(session, resumed, used)
+    session.expire_all()
+    assert not services.seen_is_stale(
+        services.resume_page_session(session, cookie, used, idle_minutes=30), used
+    )
     # Used at 29 minutes, it lasts until 59.
     later = NOW + dt.timedelta(minutes=58)
     assert services.resume_page_session(session, cookie, later, idle_minutes=30) is not None

@@ -1,6 +1,7 @@
 """The embedded database has one write lock, taken by a session from its start. Reading
-sessions and the planning of a metering pass must not wait for it: the ingest commits
-all the time, and a metering pass over a backlog reads for seconds."""
+sessions, the planning of a metering pass and the web's GET requests must not wait for it:
+the ingest commits all the time, a metering pass over a backlog reads for seconds, and a
+statement page for a tenth of one. A read-only session refuses to write."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
-from billing.db import WAL_CHECKPOINT_BYTES, Database
+from billing import create_app
+from billing.api_keys import create_api_key
+from billing.db import WAL_CHECKPOINT_BYTES, Database, ReadOnlyViolation
 from billing.devices.models import Vehicle
 from billing.metering.models import UsageBucket
 from billing.metering.rollups import plan_pass, write_pass
+from billing.settings import load_settings
 from billing.telemetry.models import MeteringQueue
-from tests.conftest import NOW
+from tests.conftest import NOW, auth
 from tests.databases import readings_locked, seed_fleet
 from tests.integration.test_rollups import T0, ingest, reading
 
@@ -54,6 +59,48 @@ def test_a_reading_session_reads_while_another_process_holds_the_write_lock(fres
 
     with readings_locked(fresh_url):
         assert without_waiting(count_vehicles, "a reading session") == 1
+
+
+def test_a_get_request_answers_while_another_process_holds_the_write_lock(
+    tmp_path, fresh_db, fresh_url
+):
+    seed_fleet(fresh_db, [VEHICLE])
+    with fresh_db.session() as session:
+        key = create_api_key(session, "admin")[1]
+    client = create_app(load_settings(data_dir=tmp_path), fresh_db).test_client()
+
+    def list_vehicles():
+        return client.get("/api/v1/vehicles", headers=auth(key))
+
+    changed = []
+    change = threading.Thread(
+        target=lambda: changed.append(
+            client.patch(f"/api/v1/vehicles/{VEHICLE}", json={"notes": "x"}, headers=auth(key))
+        )
+    )
+    with readings_locked(fresh_url):
+        answer = without_waiting(list_vehicles, "GET /api/v1/vehicles")
+        assert answer.status_code == 200, answer.get_json()
+        assert [v["id"] for v in answer.get_json()["items"]] == [VEHICLE]
+        change.start()
+    # A request that writes waits for the lock, and goes through once it is released.
+    change.join(WITHIN_S)
+    assert changed and changed[0].status_code == 200, changed and changed[0].get_json()
+
+
+def test_a_read_only_session_refuses_to_write(fresh_db):
+    seed_fleet(fresh_db, [VEHICLE])
+    with fresh_db.reading() as session:
+        session.get(Vehicle, VEHICLE).notes = "changed"
+        with pytest.raises(ReadOnlyViolation, match=r"\['Vehicle'\]"):
+            session.flush()
+        session.rollback()
+        with pytest.raises(ReadOnlyViolation, match="UPDATE vehicles"):
+            session.execute(update(Vehicle).values(notes="changed"))
+        session.get(Vehicle, VEHICLE).notes = session.get(Vehicle, VEHICLE).notes
+        session.commit()  # setting a value to itself writes nothing: allowed
+    with fresh_db.reading() as session:
+        assert session.get(Vehicle, VEHICLE).notes == ""
 
 
 def test_a_metering_pass_is_planned_under_a_held_write_lock_and_written_after(fresh_db, fresh_url):
