@@ -11,6 +11,13 @@ In the same run it times alone the single SQL query that reads the closed month'
 for the customer (bench/usage.py's): `statement_vs_raw_query` is that query's median time
 divided by the HTTP statement's, the share of a statement's time that is reading its data.
 
+Then a writer commits one row at a time, as the ingest does, first alone and then while
+statements are requested back to back: `commit_ms_max_under_reads` is its longest commit
+while they are (on SQLite, a reading request that took the write lock would make it wait
+as long as a statement), and `writes_under_reads_vs_alone` its commits per second then
+against alone (the two processes share the machine's cores, so below 1 even when nothing
+waits).
+
     python bench/statements.py [--quick]
 """
 
@@ -26,11 +33,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
 
 from bench._support import (
     RssSampler,
@@ -48,6 +58,7 @@ from billing.pricing.assignments import PlanAssignment
 from billing.pricing.services import DEFAULT_PLANS_DIRECTORY, load_plans_from_directory
 
 GOAL_P95_MS = 100
+WRITER_S = 3
 CUSTOMER = "cus_usage"  # bench/usage.py's customer
 
 
@@ -130,6 +141,44 @@ def time_requests(port: int, key: str, path: str, repeat: int, accept: str) -> l
     return sorted(timings)
 
 
+def commits(url: str, seconds: float, while_running=None) -> dict:
+    """One-row commits through the product's write sessions for `seconds`, optionally while
+    `while_running(stop)` runs in a thread: commits per second and the longest commit."""
+    db = database(url)
+    with db.session() as session:
+        session.execute(text("CREATE TABLE IF NOT EXISTS bench_writes (n INTEGER)"))
+        session.commit()
+    stop = threading.Event()
+    reader = threading.Thread(target=while_running, args=(stop,)) if while_running else None
+    if reader:
+        reader.start()
+    longest, count = 0.0, 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        began = time.perf_counter()
+        with db.session() as session:
+            session.execute(text("INSERT INTO bench_writes (n) VALUES (:n)"), {"n": count})
+            session.commit()
+        longest = max(longest, time.perf_counter() - began)
+        count += 1
+    elapsed = time.perf_counter() - started
+    stop.set()
+    if reader:
+        reader.join()
+    db.engine.dispose()
+    return {"per_s": count / elapsed, "longest_ms": longest * 1000}
+
+
+def statements_until(port: int, key: str, path: str):
+    """A reader for `commits`: statements requested back to back until told to stop."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            time_requests(port, key, path, 1, "application/json")
+
+    return run
+
+
 def figures(timings: list[float]) -> tuple[float, float]:
     return round(statistics.median(timings), 2), round(timings[int(len(timings) * 0.95) - 1], 2)
 
@@ -148,6 +197,8 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
             json_ms = time_requests(port, key, closed, repeat, "application/json")
             csv_ms = time_requests(port, key, closed, repeat // 2, "text/csv")
             current_ms = time_requests(port, key, current, repeat // 2, "application/json")
+            alone = commits(url, WRITER_S)
+            under_reads = commits(url, WRITER_S, statements_until(port, key, closed))
             peak_rss = process_peak_rss_mb(pid)
             memory = sampler.stop()
         raw_ms, _distance_m = time_raw_query(url, kind, CUSTOMER, PERIOD, repeat)
@@ -160,6 +211,9 @@ def run(kind: str, vehicles: int, days: int, trips: int, trip_readings: int, rep
         "statement_http_ms_p95": p95,
         "statement_csv_http_ms_p95": figures(csv_ms)[1],
         "statement_in_progress_http_ms_p95": figures(current_ms)[1],
+        "commit_ms_max_under_reads": round(under_reads["longest_ms"], 1),
+        "commit_ms_max_alone": round(alone["longest_ms"], 1),
+        "writes_under_reads_vs_alone": ratio(under_reads["per_s"], alone["per_s"]),
         "web_peak_rss_mb": round(peak_rss, 1),
         "web_rss_mb_first_quarter": memory["rss_mb_first_quarter"],
         "web_rss_mb_last_quarter": memory["rss_mb_last_quarter"],
