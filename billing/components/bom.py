@@ -98,6 +98,18 @@ class BomComponent:
     service: ServiceInterval | None = None
     notes: str = ""
 
+    def cycle_kwh(self) -> Decimal:
+        """The throughput of one charge cycle: every part whose lifetime counts cycles has
+        a capacity (parse_bom refuses one without)."""
+        if self.capacity_kwh is None:
+            raise ValueError(f"component {self.code} counts cycles but has no capacity_kwh")
+        return self.capacity_kwh
+
+    def cycles_in_kwh(self) -> Decimal | None:
+        """The throughput its cycle limit allows, None when its lifetime counts no cycles."""
+        cycles = self.lifetime.cycles
+        return None if cycles is None else cycles * self.cycle_kwh()
+
 
 @dataclass(frozen=True, slots=True)
 class Bom:
@@ -111,6 +123,14 @@ class Bom:
 
     def component(self, code: str) -> BomComponent | None:
         return next((c for c in self.components if c.code == code), None)
+
+    def component_of_part(self, code: str) -> BomComponent:
+        """The component a part made from this version was made as: a part is only ever
+        made from a component of its version, so a missing one is a broken database."""
+        found = self.component(code)
+        if found is None:
+            raise LookupError(f"component {code} of a part is not in BOM {self.model}")
+        return found
 
 
 class BomInvalid(ValueError):

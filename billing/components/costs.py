@@ -23,7 +23,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from billing.auth import Principal
 from billing.charges.compute import IN_PROGRESS, StatementAsOf, statement_as_of
 from billing.components import wear
+from billing.components.bom import Bom
 from billing.components.models import BomVersion, ComponentFitting, ComponentPart
 from billing.csv_cells import spreadsheet_safe
 from billing.devices.models import Customer, Fleet, FleetMembership
@@ -117,7 +118,7 @@ def vehicle_cost_of_use(
 ) -> VehicleCost:
     """The cost of use of one vehicle in `period`, in the statement of its customer."""
     vehicle = get_vehicle(session, principal, vehicle_id)
-    customer_id = session.get(Fleet, vehicle.fleet_id).customer_id  # type: ignore[union-attr]
+    customer_id = session.get_one(Fleet, vehicle.fleet_id).customer_id
     customer = get_customer(session, principal, customer_id)
     statement = statement_as_of(session, customer, period, now)
     found = cost_of_statement(
@@ -271,7 +272,7 @@ def _parts_cost(
         lives.items(), key=lambda kv: (kv[0][0], kv[1][1], kv[1][0])
     ):
         definition = boms(model, version)
-        component = definition.component(code)
+        component = definition.component_of_part(code)
         life = wear.LifeUsed(
             km=Decimal(distance) / THOUSAND, kwh=Decimal(energy) / THOUSAND, days=days
         )
@@ -295,12 +296,12 @@ def _parts_cost(
     return costs
 
 
-def _boms(session: Session):
-    cache: dict[tuple[str, int], object] = {}
+def _boms(session: Session) -> Callable[[str, int], Bom]:
+    cache: dict[tuple[str, int], Bom] = {}
 
-    def version_bom(model: str, version: int):
+    def version_bom(model: str, version: int) -> Bom:
         if (model, version) not in cache:
-            cache[(model, version)] = session.get(BomVersion, (model, version)).to_bom()  # type: ignore[union-attr]
+            cache[(model, version)] = session.get_one(BomVersion, (model, version)).to_bom()
         return cache[(model, version)]
 
     return version_bom
@@ -366,7 +367,7 @@ def cost_of_use_csv(customers: Iterable[CustomerCost]) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
 
-    def row(**cells) -> None:
+    def row(**cells: object) -> None:
         writer.writerow([spreadsheet_safe(_cell(cells.get(column))) for column in COLUMNS])
 
     for customer in customers:
@@ -386,12 +387,12 @@ def cost_of_use_csv(customers: Iterable[CustomerCost]) -> str:
     return buffer.getvalue()
 
 
-def _total_cells(totals: CostTotals) -> dict:
+def _total_cells(totals: CostTotals) -> dict[str, Decimal | None]:
     return {"wear_cost": totals.wear_cost, "billed": totals.billed, "margin": totals.margin,
             "margin_rate": totals.margin_rate}  # fmt: skip
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     return format(value, "f") if isinstance(value, Decimal) else str(value)

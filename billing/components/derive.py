@@ -153,12 +153,6 @@ def _contribution(
     component: BomComponent, km_per_month: Decimal, kwh_per_month: Decimal
 ) -> tuple[Contribution, Decimal]:
     """What `component` contributes, and its exact cost per unit of its basis."""
-    life_in_kwh = {
-        "kwh": component.lifetime.kwh,
-        "cycles": None
-        if component.lifetime.cycles is None
-        else component.lifetime.cycles * component.capacity_kwh,  # type: ignore[operator]
-    }
     months_of_life: dict[str, Decimal] = {}
     per_unit: dict[str, Decimal] = {}
     for unit, limit in component.lifetime.limits().items():
@@ -166,9 +160,9 @@ def _contribution(
             months_of_life[unit], per_unit[unit] = limit / km_per_month, component.unit_cost / limit
         elif unit == "months":
             months_of_life[unit], per_unit[unit] = limit, component.unit_cost / limit
-        else:
-            kwh = life_in_kwh[unit]
-            months_of_life[unit], per_unit[unit] = kwh / kwh_per_month, component.unit_cost / kwh  # type: ignore[operator]
+        else:  # kwh, or cycles of cycle_kwh() each
+            kwh = limit if unit == "kwh" else limit * component.cycle_kwh()
+            months_of_life[unit], per_unit[unit] = kwh / kwh_per_month, component.unit_cost / kwh
     # The unit that ends the part's life first at the expected use; ties go to the first
     # unit of LIFETIME_UNITS (km, kwh, cycles, months), the order of `limits()`.
     limiting = min(months_of_life, key=lambda unit: months_of_life[unit])

@@ -180,8 +180,7 @@ def _components(
 
     @functools.cache
     def component(model: str, version: int, code: str) -> tuple[bom.BomComponent, wear.DueBound]:
-        found = version_bom(model, version).component(code)
-        assert found is not None, "a part's code is a component of its BOM version"
+        found = version_bom(model, version).component_of_part(code)
         return found, wear.DueBound.of(found)
 
     return component

@@ -411,10 +411,8 @@ def bom_component_of(session: Session, part: ComponentPart) -> bom.BomComponent:
 
 
 def _bom_component(session: Session, part: ComponentPart) -> bom.BomComponent:
-    version = session.get(BomVersion, (part.model, part.bom_version))
-    component = version.to_bom().component(part.component_code)  # type: ignore[union-attr]
-    assert component is not None, "a part's component is in its locked BOM version"
-    return component
+    version = session.get_one(BomVersion, (part.model, part.bom_version))
+    return version.to_bom().component_of_part(part.component_code)
 
 
 def _new_part(

@@ -177,7 +177,7 @@ def _unit_end(
     if unit == "kwh":
         return _projected(today, remaining, rate.kwh, rate.days)
     # cycles: each is capacity_kwh of throughput
-    return _projected(today, remaining * component.capacity_kwh, rate.kwh, rate.days)  # type: ignore[operator]
+    return _projected(today, remaining * component.cycle_kwh(), rate.kwh, rate.days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +280,7 @@ class DueBound:
         lifetime, service = component.lifetime, component.service
         energy = [
             float(kwh) * 1000
-            for kwh in (
-                lifetime.kwh,
-                None if lifetime.cycles is None else lifetime.cycles * component.capacity_kwh,  # type: ignore[operator]
-            )
+            for kwh in (lifetime.kwh, component.cycles_in_kwh())
             if kwh is not None
         ]
         return cls(
