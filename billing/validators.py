@@ -5,7 +5,9 @@ import datetime
 import functools
 import re
 import zoneinfo
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import marshmallow as ma
 
@@ -36,12 +38,14 @@ class Text(ma.fields.String):
     """A string under the text rule (`clean_text`): NFC, no control or bidirectional
     characters; blank (empty or only spaces) refused unless `allow_blank`."""
 
-    def __init__(self, *, multiline: bool = False, allow_blank: bool = False, **kwargs):
+    def __init__(self, *, multiline: bool = False, allow_blank: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.multiline = multiline
         self.allow_blank = allow_blank
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             text = clean_text(text, multiline=self.multiline)
@@ -94,7 +98,9 @@ class UTCDateTime(ma.fields.AwareDateTime):
     """An RFC 3339 timestamp with an offset, loaded as UTC (time is UTC inside), between
     1970 and 9999 (the span periods and telemetry timestamps can take)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime.datetime:
         local = super()._deserialize(value, attr, data, **kwargs)
         try:
             instant = local.astimezone(datetime.UTC)
@@ -128,14 +134,12 @@ class BoundedDecimal(ma.fields.Decimal):
         "too_precise": f"must have at most {DECIMAL_PLACES} decimals",
     }
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_nan=False, **kwargs)
         self.metadata = {"pattern": DECIMAL_PATTERN, **self.metadata}
 
-    def _validated(self, value):
-        number = super()._validated(value)
-        if number is None or not number.is_finite():
-            return number
+    def _validated(self, value: Any) -> Decimal:
+        number = super()._validated(value)  # NaN and infinities refused (allow_nan=False)
         # adjusted() and the exponent are read without arithmetic: 1E+999999999 would
         # overflow the decimal context.
         if number and number.adjusted() >= DECIMAL_INTEGER_DIGITS:

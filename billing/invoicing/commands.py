@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 class PeriodType(click.ParamType):
     name = "YYYY-MM"
 
-    def convert(self, value, param, ctx) -> Period:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Period:
         if isinstance(value, Period):
             return value
         try:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from billing.csv_cells import spreadsheet_safe
 from billing.pricing.caps import CAP_METRIC, CAP_MODEL
@@ -91,12 +93,12 @@ def statement_csv(result: CustomerStatement) -> str:
 class _SafeDictWriter(csv.DictWriter):
     """Every cell through `spreadsheet_safe`, whichever column it is in."""
 
-    def writerow(self, rowdict):
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
         return super().writerow(
             {k: "" if v is None else spreadsheet_safe(str(v)) for k, v in rowdict.items()}
         )
 
-    def writerows(self, rowdicts):
+    def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
         for rowdict in rowdicts:
             self.writerow(rowdict)
 
