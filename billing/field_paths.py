@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # Bounds every number so that arithmetic on it stays exact within its Decimal precision.
 NUMBER_LIMIT = Decimal(10) ** 12
@@ -22,6 +24,14 @@ class FieldErrors(dict[str, list[str]]):
 
     def add(self, path: str, message: str) -> None:
         self.setdefault(path, []).append(message)
+
+
+def parsed(value: T | None) -> T:
+    """A required field's value once its document was checked without error: a required
+    field missing adds an error, so None here is a bug of the checks."""
+    if value is None:
+        raise AssertionError("a required field is missing from a document checked as valid")
+    return value
 
 
 def reject_unknown_fields(

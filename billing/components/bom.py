@@ -23,7 +23,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from billing.field_paths import MAX_DECIMALS, number
+from billing.field_paths import MAX_DECIMALS, number, parsed
 from billing.field_paths import FieldErrors as _Errors
 from billing.field_paths import is_list as _is_list
 from billing.field_paths import join as _join
@@ -174,7 +174,7 @@ def parse_bom(data: Any) -> Bom:
     components = _components(data.get("components"), decimals, errors)
     if errors:
         raise BomInvalid(dict(errors))
-    return Bom(model, currency, components, name or "", description or "")  # type: ignore[arg-type]
+    return Bom(parsed(model), parsed(currency), components, name or "", description or "")
 
 
 def bom_to_dict(bom: Bom) -> dict[str, Any]:
@@ -275,11 +275,11 @@ def _component(data: Any, path: str, decimals: int, errors: _Errors) -> BomCompo
     if len(errors) > before:
         return None
     return BomComponent(
-        code=code,  # type: ignore[arg-type]
-        name=name,  # type: ignore[arg-type]
-        category=category,  # type: ignore[arg-type]
-        unit_cost=unit_cost,  # type: ignore[arg-type]
-        lifetime=lifetime,  # type: ignore[arg-type]
+        code=parsed(code),
+        name=parsed(name),
+        category=parsed(category),
+        unit_cost=parsed(unit_cost),
+        lifetime=parsed(lifetime),
         capacity_kwh=capacity,
         repairable=repairable,
         repair_cost=repair_cost,

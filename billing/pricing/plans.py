@@ -19,6 +19,7 @@ from billing.field_paths import FieldErrors as _Errors
 from billing.field_paths import is_list as _is_list
 from billing.field_paths import join as _join
 from billing.field_paths import number as _number
+from billing.field_paths import parsed
 from billing.field_paths import reject_unknown_fields as _reject_unknown_fields
 from billing.money import MINOR_UNITS, ZERO, UnknownCurrency
 from billing.text import UnsafeText, clean_text
@@ -154,7 +155,9 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
     charges = _charges(data.get("charges"), errors)
     if errors:
         raise PlanInvalid(dict(errors))
-    return Plan(code, name, currency, vat_rate, charges, description or "")  # type: ignore[arg-type]
+    return Plan(
+        parsed(code), parsed(name), parsed(currency), parsed(vat_rate), charges, description or ""
+    )
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
