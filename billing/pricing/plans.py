@@ -250,7 +250,15 @@ def _charge(data: Any, path: str, errors: _Errors) -> Charge | None:
     if len(errors) > before:
         return None
     included = numbers.pop("included") or ZERO
-    return Charge(metric, model, scope, name, tiers=tiers, included=included, **numbers)  # type: ignore[arg-type]
+    return Charge(
+        parsed(metric),
+        parsed(model),
+        parsed(scope),
+        name,
+        tiers=tiers,
+        included=included,
+        **numbers,
+    )
 
 
 def _check_flat(metric: str | None, scope: str | None, path: str, errors: _Errors) -> None:
@@ -289,11 +297,12 @@ def _tiers(value: Any, path: str, errors: _Errors) -> tuple[Tier, ...]:
     if not value:
         errors.add(path, "must have at least one tier")
         return ()
-    tiers = [_tier(item, f"{path}.{index}", errors) for index, item in enumerate(value)]
-    if any(tier is None for tier in tiers):
+    found = [_tier(item, f"{path}.{index}", errors) for index, item in enumerate(value)]
+    tiers = [tier for tier in found if tier is not None]
+    if len(tiers) < len(found):
         return ()
-    _check_tier_bounds(tiers, path, errors)  # type: ignore[arg-type]
-    return tuple(tiers)  # type: ignore[arg-type]
+    _check_tier_bounds(tiers, path, errors)
+    return tuple(tiers)
 
 
 def _tier(data: Any, path: str, errors: _Errors) -> Tier | None:
@@ -307,7 +316,7 @@ def _tier(data: Any, path: str, errors: _Errors) -> Tier | None:
     flat_amount = _number(data, "flat_amount", path, errors, required=False)
     if len(errors) > before:
         return None
-    return Tier(up_to, unit_amount, flat_amount or ZERO)  # type: ignore[arg-type]
+    return Tier(up_to, parsed(unit_amount), flat_amount or ZERO)
 
 
 def _check_tier_bounds(tiers: Sequence[Tier], path: str, errors: _Errors) -> None:
