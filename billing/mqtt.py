@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import ssl
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 from urllib.parse import unquote, urlsplit
@@ -167,3 +168,24 @@ def make_client(
     if address.tls:
         client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
     return client
+
+
+def login_answer(
+    address: BrokerAddress, protocol: mqtt.MQTTProtocolVersion, timeout_s: float = 2.0
+) -> mqtt.ReasonCode | None:
+    """The broker's answer to a login with `address`'s credentials (accepted, or the reason
+    it was refused); None while the port is closed or no answer came within `timeout_s`."""
+    client = make_client(address, protocol=protocol)
+    answers: list[mqtt.ReasonCode] = []
+    client.on_connect = lambda _client, _userdata, _flags, reason, _props: answers.append(reason)
+    try:
+        client.connect(address.host, address.port, keepalive=10)
+    except OSError:
+        return None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not answers and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+    finally:
+        client.disconnect()
+    return answers[0] if answers else None

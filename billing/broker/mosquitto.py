@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from billing.broker.embedded import EmbeddedBroker
 from billing.broker.rules import ACL_FILE, PASSWORD_FILE, AccessRules, write_broker_files
 from billing.devices.credentials import BrokerAccounts
-from billing.mqtt import BrokerAddress, make_client
+from billing.mqtt import BrokerAddress, login_answer
 from billing.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -163,19 +163,7 @@ def _login_accepted(
     address: BrokerAddress, protocol: mqtt.MQTTProtocolVersion, timeout_s: float = 2.0
 ) -> bool:
     """Whether a client can log in; False while the port is closed, an error if refused."""
-    client = make_client(address, protocol=protocol)
-    answers: list[mqtt.ReasonCode] = []
-    client.on_connect = lambda _client, _userdata, _flags, reason, _props: answers.append(reason)
-    try:
-        client.connect(address.host, address.port, keepalive=10)
-    except OSError:
-        return False
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not answers and time.monotonic() < deadline:
-            client.loop(timeout=0.05)
-    finally:
-        client.disconnect()
-    if answers and answers[0].is_failure:
-        raise RuntimeError(f"the broker refused the ingest login: {answers[0]}")
-    return bool(answers)
+    answer = login_answer(address, protocol, timeout_s)
+    if answer is not None and answer.is_failure:
+        raise RuntimeError(f"the broker refused the ingest login: {answer}")
+    return answer is not None

@@ -24,7 +24,7 @@ import click
 import paho.mqtt.client as mqtt
 
 from billing.cli_context import AppContext
-from billing.mqtt import VEHICLE_ID, BrokerAddress
+from billing.mqtt import VEHICLE_ID, BrokerAddress, login_answer
 from billing.simulation.simulator import (
     TYPICAL_FAULTS,
     BrokerRefused,
@@ -37,6 +37,9 @@ from billing.simulation.simulator import (
 
 FAULT_RATE = click.FloatRange(0.0, 1.0)
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
+# How long a run waits for the broker to load the passwords it issued (the embedded broker
+# refreshes its logins every 2 s by default).
+PASSWORDS_LOADED_S = 30
 
 
 @click.command()
@@ -201,6 +204,8 @@ def _fleet_publisher(
     """How the fleet reaches the broker: one login per vehicle with a password issued now,
     anonymous connections, or one gateway connection for all."""
     credentials = None if anonymous or gateway else _issue_credentials(app, ids)
+    if credentials is not None and ids:
+        _wait_for_new_passwords(broker.with_credentials(*credentials(ids[0])), protocol)
     return FleetPublisher(
         broker,
         ids,
@@ -210,6 +215,26 @@ def _fleet_publisher(
         max_inflight=max_inflight,
         protocol=protocol,
     )
+
+
+def _wait_for_new_passwords(address: BrokerAddress, protocol: mqtt.MQTTProtocolVersion) -> None:
+    """Start once the broker accepts the passwords just issued: a vehicle logging in before
+    the broker loaded them is refused and reconnects, an error in the run's counts. After
+    PASSWORDS_LOADED_S the run starts anyway, and its counts show the refusals."""
+    deadline = time.monotonic() + PASSWORDS_LOADED_S
+    told = False
+    while time.monotonic() < deadline:
+        answer = login_answer(address, protocol)
+        if answer is not None and not answer.is_failure:
+            return
+        if not told:
+            click.echo(
+                "waiting for the broker to load the new passwords (the embedded one does so "
+                "by itself; Mosquitto after `billing broker export` and a reload)",
+                err=True,
+            )
+            told = True
+        time.sleep(0.2)
 
 
 def _announce(

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import AccountBook, start_mosquitto
+from billing.broker.factory import start_embedded_broker
+from billing.broker.rules import registry_accounts
+from billing.settings import load_settings
+from tests.brokers import AccountBook, require_mosquitto, start_mosquitto
+from tests.databases import seed_fleet
 
 
 @pytest.mark.parametrize(
@@ -55,6 +59,26 @@ def test_simulate_publishes_to_the_running_embedded_broker_for_as_long_as_asked(
         assert live.exit_code == 0, live.output
     elapsed = float(re.search(r"readings\) in ([0-9.]+) s", live.output).group(1))
     assert elapsed >= 3, live.output
+
+
+@pytest.mark.mqtt
+def test_simulate_starts_once_the_broker_loaded_the_passwords_it_issued(
+    cli, fresh_db, fresh_url, tmp_path: Path
+):
+    """The passwords are issued at the start of the run; a broker following the registry
+    loads them at its next refresh. Vehicles connecting before that were refused and
+    reconnected: the run counted each as a connection loss."""
+    require_mosquitto()
+    seed_fleet(fresh_db, ["SIM-1", "SIM-2"])
+    settings = load_settings(
+        data_dir=tmp_path / "data", mqtt_url="", broker={"port": 0, "refresh_seconds": 1}
+    )
+    accounts = registry_accounts(fresh_db)
+    with start_embedded_broker(settings, accounts, backend="mosquitto") as broker:
+        result = cli("simulate", "--vehicle", "SIM-1", "--vehicle", "SIM-2", "--duration", "2",
+                     "--interval", "1", "--mqtt-url", broker.address.url)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "refused 0, unacked 0, connection losses 0" in result.output, result.output
 
 
 def test_without_a_broker_running_simulate_says_how_to_get_one(cli):
