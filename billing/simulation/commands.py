@@ -205,7 +205,9 @@ def _fleet_publisher(
     anonymous connections, or one gateway connection for all."""
     credentials = None if anonymous or gateway else _issue_credentials(app, ids)
     if credentials is not None and ids:
-        _wait_for_new_passwords(broker.with_credentials(*credentials(ids[0])), protocol)
+        # The last one issued: each is committed alone, and a broker that loaded the last
+        # read the registry after all the others.
+        _wait_for_new_passwords(broker.with_credentials(*credentials(ids[-1])), protocol)
     return FleetPublisher(
         broker,
         ids,
