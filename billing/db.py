@@ -192,6 +192,7 @@ class Database:
         self.read_only_sessionmaker = sessionmaker(
             bind=reader, info={READ_ONLY: True}, **reader_options
         )
+        _refuse_writes(self.read_only_sessionmaker)
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> Database:
@@ -220,22 +221,21 @@ class ReadOnlyViolation(RuntimeError):
     """A write in a read-only session: a bug of the code that opened it, never of input."""
 
 
-@event.listens_for(Session, "before_flush")
-def _refuse_flush_when_read_only(session: Session, *_args: Any) -> None:
-    if not session.info.get(READ_ONLY):
-        return
-    modified = [row for row in session.dirty if session.is_modified(row)]
-    changed = [type(row).__name__ for row in (*session.new, *modified, *session.deleted)]
-    if changed:
-        raise ReadOnlyViolation(f"a read-only session would write {sorted(set(changed))}")
+def _refuse_writes(factory: sessionmaker[Session]) -> None:
+    """Make the sessions of `factory` raise ReadOnlyViolation on any write: an ORM change
+    at flush, an INSERT, UPDATE or DELETE when executed. Writing sessions pay nothing."""
 
+    @event.listens_for(factory, "before_flush")
+    def refuse_flush(session: Session, *_args: Any) -> None:
+        modified = [row for row in session.dirty if session.is_modified(row)]
+        changed = [type(row).__name__ for row in (*session.new, *modified, *session.deleted)]
+        if changed:
+            raise ReadOnlyViolation(f"a read-only session would write {sorted(set(changed))}")
 
-@event.listens_for(Session, "do_orm_execute")
-def _refuse_statement_when_read_only(state: Any) -> None:
-    if state.session.info.get(READ_ONLY) and (
-        state.is_insert or state.is_update or state.is_delete
-    ):
-        raise ReadOnlyViolation(f"a read-only session would run {state.statement}")
+    @event.listens_for(factory, "do_orm_execute")
+    def refuse_statement(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            raise ReadOnlyViolation(f"a read-only session would run {state.statement}")
 
 
 def rows_changed(session: Session, statement: Executable) -> int:
